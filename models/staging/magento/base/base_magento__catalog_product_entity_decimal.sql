@@ -1,0 +1,1 @@
+{{ cdc_current_state('magento', 'catalog_product_entity_decimal', unique_key='value_id') }}

@@ -1,0 +1,1 @@
+{{ cdc_current_state('magento', 'quote', unique_key='entity_id') }}
