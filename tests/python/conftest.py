@@ -1,0 +1,170 @@
+"""Fixtures that run dbt in-process on throwaway DuckDB files.
+
+`cdc_project` builds a small dbt project from this repository's own
+dbt_project.yml, macros and generic tests, with landing tables and current-state
+models chosen by the test, so each test exercises the real CDC engine quickly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import duckdb
+import pytest
+from dbt.cli.main import dbtRunner, dbtRunnerResult
+
+REPO = Path(__file__).resolve().parents[2]
+LANDING_SCHEMA = "streamkap"
+STREAMKAP_COLUMNS = ["_streamkap_source_ts_ms", "_streamkap_ts_ms", "_streamkap_offset", "__deleted"]
+
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+
+def run_dbt(args: list[str], project_dir: Path, *, expect_success: bool = True) -> dbtRunnerResult:
+    """Invoke dbt in this process against `project_dir`."""
+    result = dbtRunner().invoke(
+        [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), "--quiet"]
+    )
+    if expect_success and not result.success:
+        raise AssertionError(f"dbt {' '.join(args)} failed: {result.exception or result.result}")
+    return result
+
+
+def dbt_errors(result: dbtRunnerResult) -> str:
+    """Every error message of a dbt invocation, as one string."""
+    messages = [str(result.exception or "")]
+    messages += [str(r.message) for r in (result.result or []) if hasattr(r, "message")]
+    return "\n".join(messages)
+
+
+@dataclass
+class LandingTable:
+    """A Streamkap change log: Magento-style columns plus Streamkap's metadata."""
+
+    name: str
+    columns: dict[str, str]  # Magento columns and their DuckDB types
+    key: tuple[str, ...] = ("entity_id",)
+    deleted_type: str = "varchar"
+
+    @property
+    def all_columns(self) -> list[str]:
+        return [*self.columns, *STREAMKAP_COLUMNS]
+
+    def ddl(self) -> str:
+        cols = [f"{c} {t}" for c, t in self.columns.items()]
+        cols += [f"{c} bigint" for c in STREAMKAP_COLUMNS[:3]] + [f"__deleted {self.deleted_type}"]
+        return f"create table {LANDING_SCHEMA}.{self.name} ({', '.join(cols)})"
+
+
+@dataclass
+class CdcProject:
+    """A dbt project in a temporary folder, sharing this repository's engine."""
+
+    root: Path
+    tables: dict[str, LandingTable] = field(default_factory=dict)
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        return duckdb.connect(str(self.db_path))
+
+    def add_table(self, table: LandingTable) -> None:
+        table = LandingTable(table.name, dict(table.columns), table.key, table.deleted_type)
+        self.tables[table.name] = table
+        with self.connect() as con:
+            con.execute(f"create schema if not exists {LANDING_SCHEMA}")
+            con.execute(table.ddl())
+        self._write_sources()
+
+    def add_model(self, name: str, sql: str) -> None:
+        path = self.root / "models/staging/magento/base" / f"{name}.sql"
+        path.write_text(sql)
+
+    def current_state_model(self, table: str, unique_key: Any, **kwargs: Any) -> str:
+        """Adds base_magento__<table>, a one-line cdc_current_state call."""
+        extra = "".join(f", {k}={v!r}" for k, v in kwargs.items())
+        name = f"base_magento__{table}"
+        self.add_model(name, f"{{{{ cdc_current_state('magento', '{table}', unique_key={unique_key!r}{extra}) }}}}\n")
+        return name
+
+    def append(self, table: str, events: Iterable[dict[str, Any]]) -> None:
+        """Appends events (dicts keyed by column; missing columns are NULL)."""
+        cols = self.tables[table].all_columns
+        rows = [tuple(e.get(c) for c in cols) for e in events]
+        if not rows:
+            return
+        with self.connect() as con:
+            placeholders = ", ".join("?" for _ in cols)
+            con.executemany(f"insert into {LANDING_SCHEMA}.{table} ({', '.join(cols)}) values ({placeholders})", rows)
+
+    def query(self, sql: str) -> list[tuple]:
+        with self.connect() as con:
+            return con.execute(sql).fetchall()
+
+    def rows(self, relation: str, columns: list[str]) -> set[tuple]:
+        return set(self.query(f"select {', '.join(columns)} from {relation}"))
+
+    def dbt(self, *args: str, expect_success: bool = True) -> dbtRunnerResult:
+        return run_dbt(list(args), self.root, expect_success=expect_success)
+
+    def _write_sources(self) -> None:
+        # The same tests the project declares on each Magento source table.
+        tables = "".join(
+            f"""
+      - name: {table.name}
+        data_tests: [streamkap_events_are_placeable]
+        columns:"""
+            + "".join(
+                f"""
+          - name: {key}
+            data_tests:
+              - not_null:
+                  config: {{severity: warn}}"""
+                for key in table.key
+            )
+            for table in self.tables.values()
+        )
+        (self.root / "models/staging/magento/_magento__sources.yml").write_text(
+            textwrap.dedent(
+                f"""\
+                version: 2
+                sources:
+                  - name: magento
+                    schema: {LANDING_SCHEMA}
+                    tables:
+                """
+            )
+            + tables.lstrip("\n")
+            + "\n"
+        )
+
+
+@pytest.fixture
+def cdc_project(tmp_path: Path) -> CdcProject:
+    root = tmp_path / "project"
+    (root / "models/staging/magento/base").mkdir(parents=True)
+    shutil.copy(REPO / "dbt_project.yml", root / "dbt_project.yml")
+    shutil.copytree(REPO / "macros", root / "macros")
+    shutil.copytree(REPO / "tests/dbt", root / "tests/dbt")
+    (root / "profiles.yml").write_text(
+        textwrap.dedent(
+            f"""\
+            magento_warehouse:
+              target: local
+              outputs:
+                local:
+                  type: duckdb
+                  path: "{root / 'warehouse.duckdb'}"
+                  schema: main
+                  threads: 1
+            """
+        )
+    )
+    return CdcProject(root)
