@@ -23,7 +23,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,7 +72,6 @@ class EmulatedRun:
     work: Path
     summary: dict[str, Any]
     statements: list[Statement]
-    seconds: float
 
     @property
     def target_path(self) -> Path:
@@ -127,7 +125,6 @@ def helper_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def emulated(tmp_path_factory: pytest.TempPathFactory) -> EmulatedRun:
     work = tmp_path_factory.mktemp("snowflake_emulated")
-    started = time.monotonic()
     process = subprocess.run(
         [
             sys.executable,
@@ -142,7 +139,6 @@ def emulated(tmp_path_factory: pytest.TempPathFactory) -> EmulatedRun:
         text=True,
         timeout=HELPER_TIMEOUT_SECONDS,
     )
-    seconds = time.monotonic() - started
     summary_file = work / "summary.json"
     if process.returncode != 0 or not summary_file.exists():
         pytest.fail(
@@ -156,7 +152,7 @@ def emulated(tmp_path_factory: pytest.TempPathFactory) -> EmulatedRun:
         if not log_file.exists():
             pytest.fail(f"dbt {phase} wrote no log: {summary['phases'].get(phase)}")
         statements += read_statements(log_file, phase)
-    return EmulatedRun(work, summary, statements, seconds)
+    return EmulatedRun(work, summary, statements)
 
 
 def parse_snowflake(sql: str) -> list[exp.Expr]:
@@ -245,10 +241,14 @@ def test_incremental_run_sends_the_merge_and_the_post_hook(emulated: EmulatedRun
     assert statement.sql.lstrip().lower().startswith("merge into"), statement
     assert table_name(merge.this) == relation.lower()
     assert table_name(merge.args["using"]).endswith("__dbt_tmp")
+    # Upsert shape: matched rows are updated, new keys inserted.
     whens = merge.args["whens"].expressions
-    assert [bool(w.args.get("matched")) for w in whens] == [True, False]
-    assert all(w.args.get("condition") is not None for w in whens), "the guard and the delete filter are gone"
-    assert isinstance(whens[0].args["then"], exp.Update) and isinstance(whens[1].args["then"], exp.Insert)
+    assert any(w.args.get("matched") and isinstance(w.args.get("then"), exp.Update) for w in whens)
+    assert any(not w.args.get("matched") and isinstance(w.args.get("then"), exp.Insert) for w in whens)
+    # Every clause is conditional: the sequence guard on updates, no insert of a delete event.
+    guards = [w.args.get("condition") for w in whens]
+    assert all(g is not None for g in guards), statement
+    assert any("_streamkap_source_ts_ms" in g.sql().lower() for g in guards), statement
 
     # The post-hook runs after the merge (it removes the rows the merge marked deleted).
     post_hooks = [i for i, t in enumerate(trees) if is_post_hook_delete(t, relation)]
@@ -256,7 +256,9 @@ def test_incremental_run_sends_the_merge_and_the_post_hook(emulated: EmulatedRun
     assert post_hooks[0] > trees.index(merge)
 
     # The run artifact of the model is the same MERGE.
-    run_file = next((emulated.target_path / "run").rglob(f"base_magento__{table}.sql"))
+    run_files = list((emulated.target_path / "run").rglob(f"base_magento__{table}.sql"))
+    assert len(run_files) == 1, run_files
+    run_file = run_files[0]
     assert isinstance(parse_one_statement(run_file.read_text()), exp.Merge)
 
 
@@ -306,14 +308,10 @@ def test_compiled_base_models_parse_as_snowflake(emulated: EmulatedRun) -> None:
 @pytest.mark.parametrize("phase", EXPECTED_ROWS)
 def test_emulated_current_state(emulated: EmulatedRun, phase: str) -> None:
     if phase == "run_2" and not all(r["status"] == "success" for r in emulated.phase("run_2")["results"]):
-        pytest.skip("the merge run stopped on an emulator gap")
+        pytest.skip("the merge run failed in the emulator; test_dbt_commands judges why")
     for table in BUILT:
         state = emulated.summary["tables"][phase][table]
         assert "error" not in state, state
         got = {row[state["key"]]: row[state["label"]] for row in state["rows"]}
         assert got == EXPECTED_ROWS[phase], f"{state['relation']} after {phase}"
         assert not any(row["__deleted"] for row in state["rows"])
-
-
-def test_runs_quickly(emulated: EmulatedRun) -> None:
-    assert emulated.seconds < 60, f"the emulated dbt runs took {emulated.seconds:.0f}s"

@@ -5,7 +5,7 @@ so that fakesnow's patching of the Snowflake connector never reaches the pytest
 process. No Snowflake account is needed or contacted.
 
 Steps, in one emulated Snowflake:
-  1. create the landing database and schema and every landing table of
+  1. create the landing schema and every landing table of
      scripts/magento_cdc/schema.py; write a first batch of change events to a few;
   2. `dbt run` of those tables' base models (first build: create table as);
   3. write a second batch (updates, deletes, a late stale event, a new key);
@@ -44,14 +44,14 @@ TARGET = "snowflake_emulated"
 DATABASE = "ANALYTICS"
 SCHEMA = "DBT"
 # The landing schema sits in the target database, the project's default. (fakesnow's
-# DESCRIBE TABLE only sees tables of the session's current database, so a separate
+# DESCRIBE TABLE only sees tables of the connection's current database, so a separate
 # landing database would look empty to dbt's column lookup in the emulator.)
 LANDING_DATABASE = DATABASE
 LANDING_SCHEMA = "STREAMKAP"
 
 # Landing column types as Snowflake spells them. schema.py uses DuckDB names; all are
 # valid Snowflake types, but TIMESTAMP's meaning depends on TIMESTAMP_TYPE_MAPPING, so
-# the DDL states TIMESTAMP_NTZ, the type Streamkap lands MySQL DATETIME columns as.
+# the DDL states TIMESTAMP_NTZ (Magento's DATETIME columns carry no time zone).
 SNOWFLAKE_TYPES = {"timestamp": "timestamp_ntz", "varchar": "varchar", "date": "date"}
 
 # One column per table that carries a label of the event, to check which event won.
@@ -144,7 +144,6 @@ def second_batch(table: Any) -> list[dict[str, Any]]:
     ]
 
 
-
 def insert(cursor: Any, table: Any, events: list[dict[str, Any]]) -> None:
     names = list(events[0])
     values = ",\n".join("(" + ", ".join(literal(e[n]) for n in names) + ")" for e in events)
@@ -171,7 +170,6 @@ def write_profiles(profiles_dir: Path) -> None:
                   database: {DATABASE}
                   schema: {SCHEMA}
                   threads: 1
-                  client_session_keep_alive: false
                   query_tag: {PROFILE}
             """
         )
@@ -196,6 +194,12 @@ def rows_as_dicts(cursor: Any, sql: str) -> list[dict[str, Any]]:
     cursor.execute(sql)
     names = [d[0].lower() for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def relation_name(target_path: Path, model: str) -> str:
+    manifest = json.loads((target_path / "manifest.json").read_text())
+    (node,) = (n for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["name"] == model)
+    return node["relation_name"]
 
 
 def main() -> int:
@@ -261,18 +265,16 @@ def main() -> int:
 
         def snapshot(phase: str) -> None:
             """The built tables' rows after `phase`, keyed by table."""
-            if not relations:
-                manifest = json.loads((target_path / "manifest.json").read_text())
-                for name in chosen:
-                    relations[name] = manifest["nodes"][f"model.{PROFILE}.base_magento__{name}"]["relation_name"]
             state = summary["tables"].setdefault(phase, {})
             for name in chosen:
                 key = tables[name].primary_key
                 try:
+                    if name not in relations:
+                        relations[name] = relation_name(target_path, f"base_magento__{name}")
                     rows = rows_as_dicts(cursor, f"select * from {relations[name]} order by {key}")
                     state[name] = {"relation": relations[name], "key": key, "label": LABEL_COLUMNS[name], "rows": rows}
                 except Exception as error:  # missing when a run failed
-                    state[name] = {"relation": relations[name], "error": repr(error)}
+                    state[name] = {"relation": relations.get(name), "error": repr(error)}
 
         selection = ["--select", *(f"base_magento__{name}" for name in chosen)]
         for name in chosen:
