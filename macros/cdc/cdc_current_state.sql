@@ -5,10 +5,18 @@
     {#- Magento's table name as the relation name: legacy SQL repoints by schema only. -#}
     {{- config(unique_key=key_names, alias=table_name) -}}
     {%- set change_log = source(source_name, table_name) -%}
+    {%- set window_start = cdc_window_start(this, lookback_minutes) if execute and is_incremental() else none -%}
+    {{- cdc_latest_events(change_log, key_names, window_start) -}}
+{%- endmacro %}
+
+
+{# The latest event of each key among the events ingested from `window_start` on
+   (epoch ms; none reads the whole change log), with __deleted as a boolean. #}
+{% macro cdc_latest_events(change_log, key_names, window_start=none) %}
     {%- if not execute -%}
+        {#- Parsing needs only the config and source() calls; the SQL needs the warehouse. -#}
         {{- return('select 1 as parsing') -}}
     {%- endif -%}
-
     {%- set columns = cdc_change_log_columns(change_log, key_names) -%}
     {%- set key_columns = cdc_pick_columns(columns, key_names) -%}
     {%- set payload = columns | reject('in', cdc_pick_columns(columns, ['__deleted'])) | list -%}
@@ -30,12 +38,9 @@ with change_log as (
         _streamkap_source_ts_ms is not null
         and _streamkap_offset is not null
         and _streamkap_ts_ms is not null
-        {%- if is_incremental() %}
-        {%- set window_start = cdc_window_start(this, lookback_minutes) %}
         {%- if window_start is not none %}
         {#- A literal bound, so the scan prunes to the new events. #}
         and _streamkap_ts_ms >= {{ window_start }}
-        {%- endif %}
         {%- endif %}
 
 )

@@ -334,3 +334,22 @@ def test_incremental_run_reads_only_the_window(widget: CdcProject) -> None:
     query = json.loads(profile.read_text())["query"]
     assert query["total_rows_scanned"] < history / 5, query  # one or two row groups, not all
     assert state(widget)[3] == "new"
+
+
+# The nightly reconciliation: the current state equals a replay of the whole change log.
+
+def test_reconciliation_passes_then_catches_a_drifted_row(widget: CdcProject) -> None:
+    (widget.root / "models/staging/magento/base/_models.yml").write_text(
+        "version: 2\nmodels:\n  - name: base_magento__widget\n    data_tests:\n      - cdc_matches_change_log:\n"
+        "          arguments: {source_name: magento, table_name: widget, unique_key: entity_id}\n"
+    )
+    apply(widget, ev(1, "a", src=10), ev(2, "b", src=10), ev(3, "c", src=10), ev(5, "e", src=10))
+    apply(widget, ev(1, "a2", src=20), ev(2, None, src=20, deleted="true"))
+    # Events that landed after the run are not a discrepancy yet.
+    widget.append("widget", [ev(3, "c2", src=30), ev(4, "d", src=30), ev(1, None, src=30, deleted="true")])
+    result = widget.dbt("test", "--select", "tag:cdc_reconciliation")
+    assert [r.status for r in result.result] == ["pass"]
+
+    widget.query(f"delete from {MODEL} where entity_id = 5")  # a row the engine lost
+    result = widget.dbt("test", "--select", "tag:cdc_reconciliation", expect_success=False)
+    assert [(r.status, r.failures) for r in result.result] == [("fail", 1)]
