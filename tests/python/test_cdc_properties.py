@@ -110,6 +110,14 @@ def play(draw_actions: list[tuple], draw: st.DrawFn) -> list[list[dict[str, Any]
         late = draw(st.integers(0, 4)) == 0
         (delayed if late else batches[-1]).extend(events)
 
+    def close_batch() -> None:
+        # Late, but inside the lookback: later than that is outside the contract.
+        nonlocal delayed
+        newest = max((e["_streamkap_ts_ms"] for b in batches for e in b), default=0)
+        batches[-1].extend(e for e in delayed if e["_streamkap_ts_ms"] < newest - LOOKBACK_MS)
+        batches.append([e for e in delayed if e["_streamkap_ts_ms"] >= newest - LOOKBACK_MS])
+        delayed = []
+
     def step() -> tuple[int, int]:
         return draw(st.integers(1, 20)), draw(st.integers(0, 1))
 
@@ -140,12 +148,8 @@ def play(draw_actions: list[tuple], draw: st.DrawFn) -> list[list[dict[str, Any]
         elif kind == "pause":
             log.ts += 3 * LOOKBACK_MS
         elif kind == "batch":
-            # Late, but inside the lookback: later than that is outside the contract.
-            newest = max((e["_streamkap_ts_ms"] for b in batches for e in b), default=0)
-            batches[-1].extend(e for e in delayed if e["_streamkap_ts_ms"] < newest - LOOKBACK_MS)
-            batches.append([e for e in delayed if e["_streamkap_ts_ms"] >= newest - LOOKBACK_MS])
-            delayed = []
-    batches.append(delayed)
+            close_batch()
+    close_batch()
     return [b for b in batches if b]
 
 
