@@ -1,0 +1,61 @@
+{# Order history per email over orders that are not canceled: counts, revenue
+   net of refunds, first and last order. Guest and registered orders of the
+   same email count together. #}
+with
+
+orders as (
+
+    select * from {{ ref('stg_magento__orders') }}
+
+),
+
+counted_orders as (
+
+    {#- A NULL state is not 'canceled', so such an order counts. #}
+    select *
+
+    from orders
+    where
+        email is not null
+        and (order_state is null or order_state != 'canceled')
+
+),
+
+order_summary as (
+
+    select
+        email,
+        count(*) as lifetime_orders,
+        sum(base_grand_total - coalesce(base_total_refunded, 0)) as lifetime_revenue,
+        min(created_at) as first_order_at,
+        max(created_at) as last_order_at
+
+    from counted_orders
+    group by email
+
+),
+
+final as (
+
+    select
+        ----------  keys
+        cast(email as varchar) as email,
+
+        ----------  numerics (base currency)
+        cast(lifetime_orders as integer) as lifetime_orders,
+        cast(lifetime_revenue as decimal(20, 4)) as lifetime_revenue,
+        cast(round(lifetime_revenue / lifetime_orders, 4) as decimal(20, 4)) as avg_order_value,
+
+        ----------  dates (Emarsys formats)
+        {{ to_iso_date_string('first_order_at') }} as first_order_date,
+        {{ to_iso_date_string('last_order_at') }} as last_order_date,
+
+        ----------  timestamps
+        cast(first_order_at as timestamp) as first_order_at,
+        cast(last_order_at as timestamp) as last_order_at
+
+    from order_summary
+
+)
+
+select * from final
