@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="landing schema (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
     parser.add_argument("--scale", type=_positive_float, default=1.0,
-                        help="multiplies customers, products and activity; 1 gives about 9,000 snapshot "
+                        help="multiplies customers, products and activity; 1 gives about 16,000 snapshot "
                              "events and 800 per batch (default: %(default)s)")
     parser.add_argument("--batches", type=_non_negative_int, default=DEMO_BATCHES,
                         help="micro-batches after the initial load (default: %(default)s)")

@@ -85,7 +85,7 @@ LATE_WINDOW_MS = (60_000, 8 * 60_000)  # how far behind a batch's newest event l
 LATE_SHARE = 0.004  # of a batch's events
 REDELIVERY_CHANCE = 0.5  # per batch
 QUOTE_LIFETIME_MS = 20 * 60_000
-WARM_UP_MINUTES = 30  # trading played (not delivered) before the snapshot
+WARM_UP_MINUTES = 180  # trading played (not delivered) before the snapshot: carts idle for hours
 LOW_STOCK_QTY = 5
 
 EPOCH = datetime(1970, 1, 1)

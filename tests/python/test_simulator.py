@@ -89,7 +89,7 @@ def test_batch_counts_events_per_table(run: list[Batch]) -> None:
 
 
 def test_default_scale_volumes(run: list[Batch]) -> None:
-    assert 3_000 <= run[0].events <= 15_000
+    assert 3_000 <= run[0].events <= 30_000
     assert all(200 <= batch.events <= 1_500 for batch in run[1:])
 
 

@@ -1,0 +1,172 @@
+"""The few-minute job on a simulated Magento CDC stream, in one local DuckDB file.
+
+Creates the warehouse, lands the simulator's initial snapshot, seeds and builds the
+whole project, then for each cycle lands the next micro-batch of changes and runs
+`dbt build` again, printing what the cycle applied. It ends by showing a few rows of
+each CRM mart as Hightouch sends them to Emarsys (field id: value).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from dbt.cli.main import dbtRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from magento_cdc.simulator import MagentoSimulator, default_start, write_batch  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DB = os.environ.get("DBT_DUCKDB_PATH", "warehouse/magento.duckdb")
+
+
+@dataclass
+class BuildResult:
+    seconds: float
+    statuses: dict[str, int]
+    failures: list[str]
+
+
+@dataclass
+class CurrentState:
+    rows: int  # rows in all current-state tables
+    newest_ts_ms: int  # the newest event applied
+    changed: int  # rows written by events newer than a given moment
+
+
+def dbt(args: list[str]) -> Any:
+    """Runs dbt in this process on the project, quietly; returns its result."""
+    return dbtRunner().invoke(
+        [*args, "--project-dir", str(REPO), "--profiles-dir", str(REPO), "--quiet"]
+    )
+
+
+def build(args: list[str]) -> BuildResult:
+    started = time.perf_counter()
+    result = dbt(args)
+    seconds = time.perf_counter() - started
+    if result.result is None:
+        raise SystemExit(f"dbt {' '.join(args)} failed: {result.exception}")
+    statuses: dict[str, int] = {}
+    failures = []
+    for node_result in result.result.results:
+        status = str(node_result.status)
+        statuses[status] = statuses.get(status, 0) + 1
+        if status in ("error", "fail"):
+            failures.append(f"{node_result.node.name}: {node_result.message}")
+    return BuildResult(seconds, statuses, failures)
+
+
+def current_state(db: Path, since_ts_ms: int) -> CurrentState:
+    """Totals over all current-state tables (the `*_magento` schema)."""
+    with duckdb.connect(str(db)) as con:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema like '%magento' and table_type = 'BASE TABLE'"
+        ).fetchall()
+        union = " union all ".join(
+            f'select count(*) as n, max(_streamkap_ts_ms) as newest, '
+            f'count(*) filter (where _streamkap_ts_ms > {since_ts_ms}) as changed from "{s}"."{t}"'
+            for s, t in tables
+        )
+        rows, newest, changed = con.execute(f"select sum(n), max(newest), sum(changed) from ({union})").fetchone()
+    return CurrentState(int(rows or 0), int(newest or 0), int(changed or 0))
+
+
+def print_cycle(label: str, events: int, result: BuildResult, state: CurrentState) -> None:
+    tests = ", ".join(f"{n} {s}" for s, n in sorted(result.statuses.items()))
+    print(f"{label:<14} {events:>7,} events landed  {state.changed:>7,} rows upserted  "
+          f"{state.rows:>7,} rows current  {result.seconds:5.1f} s  ({tests})", flush=True)
+    for failure in result.failures:
+        print(f"    ! {failure}")
+
+
+def print_emarsys_preview(db: Path, target_path: Path, rows_per_sync: int) -> None:
+    """A few rows of each synced mart, keyed by Emarsys field id as Hightouch sends them."""
+    manifest = json.loads((target_path / "manifest.json").read_text())
+    print("\nWhat Hightouch sends to Emarsys (field id: value), a few rows per sync:")
+    with duckdb.connect(str(db)) as con:
+        for exposure in sorted(manifest["exposures"].values(), key=lambda e: e["name"]):
+            hightouch = (exposure.get("meta") or {}).get("hightouch") or {}
+            mapping = hightouch.get("field_mapping") or {}
+            if not mapping or not exposure["depends_on"]["nodes"]:
+                continue
+            model = manifest["nodes"][exposure["depends_on"]["nodes"][0]]
+            relation = f'"{model["schema"]}"."{model["alias"]}"'
+            columns = ", ".join(f'"{c}"' for c in mapping)
+            rows = con.execute(f"select {columns} from {relation} order by all limit {rows_per_sync}").fetchall()
+            count = con.execute(f"select count(*) from {relation}").fetchone()[0]
+            print(f"\n  {hightouch.get('sync_name', exposure['name'])} "
+                  f"(sync {hightouch.get('sync_id')}, model {model['name']}, {count:,} rows)")
+            print("    " + ", ".join(f"{column} → {field}" for column, field in mapping.items()))
+            for row in rows:
+                payload = {str(field): _plain(value) for field, value in zip(mapping.values(), row)}
+                print("    " + json.dumps(payload, ensure_ascii=False))
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Starts from an empty warehouse each time: the DuckDB file at --db is replaced.",
+    )
+    parser.add_argument("--db", type=Path, default=Path(DEFAULT_DB),
+                        help="DuckDB warehouse file (default: $DBT_DUCKDB_PATH, else %(default)s)")
+    parser.add_argument("--cycles", type=int, default=6, help="micro-batches to land and build (default: 6)")
+    parser.add_argument("--seed", type=int, default=42, help="simulator seed (default: 42)")
+    parser.add_argument("--scale", type=float, default=1.0, help="simulator scale (default: 1)")
+    parser.add_argument("--batch-minutes", type=int, default=5, help="simulated minutes per cycle (default: 5)")
+    parser.add_argument("--preview-rows", type=int, default=3, help="mart rows shown per sync (default: 3)")
+    args = parser.parse_args(argv)
+    if args.cycles < 0 or args.scale <= 0 or args.batch_minutes <= 0:
+        parser.error("--cycles must be 0 or more; --scale and --batch-minutes above 0")
+
+    db = args.db.resolve()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (db, db.with_name(db.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    os.environ["DBT_DUCKDB_PATH"] = str(db)
+    target_path = REPO / "target"
+
+    simulator = MagentoSimulator(seed=args.seed, scale=args.scale, batch_minutes=args.batch_minutes,
+                                 start=default_start(args.cycles, args.batch_minutes))
+    print(f"Warehouse {db}: simulated Magento shop (seed {args.seed}, scale {args.scale:g}), "
+          f"{args.cycles} cycles of {args.batch_minutes} minutes\n", flush=True)
+
+    snapshot = simulator.initial_load()
+    with duckdb.connect(str(db)) as con:
+        write_batch(con, snapshot)
+    seeded = build(["seed"])
+    if seeded.failures:
+        print("\n".join(seeded.failures))
+        return 1
+    result = build(["build"])
+    state = current_state(db, 0)
+    print_cycle("snapshot", snapshot.events, result, state)
+
+    failed = bool(result.failures)
+    for cycle in range(1, args.cycles + 1):
+        batch = simulator.next_batch()
+        with duckdb.connect(str(db)) as con:
+            write_batch(con, batch)
+        result = build(["build"])
+        failed |= bool(result.failures)
+        state = current_state(db, state.newest_ts_ms)
+        print_cycle(f"cycle {cycle} {batch.end:%H:%M}", batch.events, result, state)
+
+    print_emarsys_preview(db, target_path, args.preview_rows)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
