@@ -1,0 +1,108 @@
+"""Selectors select what each job needs, and the dbt Cloud jobs file is valid.
+
+The manifest's own graph is the oracle: crm_realtime must be exactly the models
+upstream of the Hightouch exposures, trading exactly those upstream of the trading
+reports.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from dbt.cli.main import dbtRunner
+
+from conftest import REPO
+
+JOBS = REPO / "dbt_cloud/jobs.yml"
+JOBS_VARS = REPO / "dbt_cloud/vars_prod.yml"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    target = tmp_path_factory.mktemp("selectors") / "target"
+    common = ["--project-dir", str(REPO), "--profiles-dir", str(REPO), "--target-path", str(target), "--quiet"]
+    assert dbtRunner().invoke(["parse", *common]).success
+    return json.loads((target / "manifest.json").read_text()), target
+
+
+def selected_models(target: Path, selector: str) -> set[str]:
+    result = dbtRunner().invoke(["ls", "--selector", selector, "--resource-type", "model", "--output", "json",
+                                 "--output-keys", "unique_id", "--project-dir", str(REPO),
+                                 "--profiles-dir", str(REPO), "--target-path", str(target), "--quiet"])
+    assert result.success, result.exception
+    return {json.loads(line)["unique_id"] for line in result.result}
+
+
+def upstream_models(manifest: dict, start: list[str]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(start)
+    while todo:
+        for parent in manifest["parent_map"].get(todo.pop(), []):
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    return {node for node in seen if node.startswith("model.")}
+
+
+def test_crm_realtime_is_exactly_what_the_hightouch_syncs_need(project: tuple[dict, Path]) -> None:
+    manifest, target = project
+    syncs = [e for e in manifest["exposures"].values() if e["meta"].get("hightouch", {}).get("sync_id")]
+    assert syncs, "no Hightouch exposure in the project"
+    needed = upstream_models(manifest, [e["unique_id"] for e in syncs])
+    assert selected_models(target, "crm_realtime") == needed
+    for exposure in syncs:
+        assert upstream_models(manifest, [exposure["unique_id"]]) <= needed
+
+
+def test_trading_is_exactly_what_the_trading_reports_need(project: tuple[dict, Path]) -> None:
+    manifest, target = project
+    reports = [n for n, node in manifest["nodes"].items()
+               if node["resource_type"] == "model" and node["path"].startswith("marts/trading/")]
+    assert reports
+    assert selected_models(target, "trading") == set(reports) | upstream_models(manifest, reports)
+
+
+def test_nightly_is_everything(project: tuple[dict, Path]) -> None:
+    manifest, target = project
+    every_model = {n for n, node in manifest["nodes"].items() if node["resource_type"] == "model"}
+    assert selected_models(target, "nightly") == every_model
+
+
+def test_few_minute_selectors_leave_out_the_full_scan_reconciliation(project: tuple[dict, Path]) -> None:
+    _, target = project
+    for selector, wanted in (("crm_realtime", False), ("trading", False), ("nightly", True)):
+        result = dbtRunner().invoke(["ls", "--selector", selector, "--resource-type", "test", "--project-dir",
+                                     str(REPO), "--profiles-dir", str(REPO), "--target-path", str(target), "--quiet"])
+        assert any("cdc_matches_change_log" in name for name in result.result) is wanted, selector
+
+
+def validate_jobs(path: Path) -> subprocess.CompletedProcess:
+    cli = Path(sys.executable).parent / "dbt-jobs-as-code"
+    return subprocess.run([str(cli), "validate", str(path), "--vars-yml", str(JOBS_VARS)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_dbt_cloud_jobs_file_validates_offline_and_a_broken_one_does_not(tmp_path: Path) -> None:
+    assert validate_jobs(JOBS).returncode == 0
+    broken = yaml.safe_load(JOBS.read_text())
+    del broken["jobs"]["crm_realtime"]["triggers"]
+    (tmp_path / "jobs.yml").write_text(yaml.safe_dump(broken))
+    assert validate_jobs(tmp_path / "jobs.yml").returncode != 0
+
+
+def test_dbt_cloud_jobs_run_the_project_selectors_on_their_cadence() -> None:
+    jobs = yaml.safe_load(JOBS.read_text())["jobs"]
+    selectors = {s["name"] for s in yaml.safe_load((REPO / "selectors.yml").read_text())["selectors"]}
+    crm = jobs["crm_realtime"]
+    assert crm["schedule"]["cron"] == "*/5 * * * *"
+    assert crm["run_generate_sources"] is True  # source freshness, then the build
+    assert crm["execute_steps"] == ["dbt build --selector crm_realtime_changed"]
+    assert jobs["nightly"]["generate_docs"] is True
+    for job in jobs.values():
+        for step in job["execute_steps"]:
+            assert step.split("--selector ")[1] in selectors
