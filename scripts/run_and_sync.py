@@ -1,0 +1,465 @@
+"""Builds a dbt selector, then triggers the Hightouch syncs of what it rebuilt.
+
+Runs `dbt build --selector NAME` in this process, then triggers the Hightouch
+sync of every exposure with meta.hightouch.sync_id whose upstream models all
+succeeded in this run, waits for each sync run to finish and prints a summary.
+A sync with a failed or skipped upstream model is not triggered, and is
+reported as skipped. Running the syncs right after the build, rather than on a
+Hightouch schedule, means Emarsys gets each refresh within minutes and never a
+half-built mart.
+
+Which syncs run:
+  - An exposure is considered when the selector selects a model it depends on
+    directly (the model its sync reads). A run that only rebuilds models
+    further upstream does not sync it: what Hightouch reads has not changed.
+  - Its upstream models are the models, seeds and snapshots it depends on,
+    directly or through other nodes, that the selector selects. The sync is
+    triggered only when all of them succeeded.
+  - A model the selector does not select does not block a sync: it is not
+    rebuilt by this run and keeps its last built state.
+  - An upstream model blocks its syncs when its build errored or was skipped,
+    or when one of its data tests failed (severity error), as dbt build would
+    skip the model's children.
+  - Exposures without meta.hightouch.sync_id are ignored.
+
+Environment:
+  HIGHTOUCH_API_KEY  Hightouch API key; required when a sync would be triggered
+                     (not for --dry-run). Never printed.
+  HIGHTOUCH_API_URL  API base URL (default https://api.hightouch.com).
+
+Exit codes:
+  0  the build and every triggered sync succeeded (a sync finishing with
+     warnings counts as succeeded; the summary shows it)
+  1  the dbt build failed, or dbt could not parse the project or list the
+     selector; syncs whose upstream models succeeded are still triggered,
+     the others are skipped
+  2  the build succeeded but a sync failed, was cancelled or interrupted,
+     timed out (--sync-timeout), or was skipped or could not be triggered
+  3  usage or configuration error (bad arguments, unknown selector,
+     HIGHTOUCH_API_KEY missing while a sync would be triggered); nothing built
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, NoReturn, Sequence
+
+from dbt.cli.main import dbtRunner
+from dbt.contracts.graph.manifest import Manifest
+
+SCRIPTS = str(Path(__file__).resolve().parent)
+if SCRIPTS not in sys.path:  # imported from elsewhere than scripts/
+    sys.path.insert(0, SCRIPTS)
+
+from hightouch import DEFAULT_BASE_URL, DONE_STATUSES, HightouchClient, HightouchError, RetryPolicy  # noqa: E402
+from hightouch import log as client_log  # noqa: E402
+
+EXIT_OK, EXIT_BUILD_FAILED, EXIT_SYNC_FAILED, EXIT_USAGE = 0, 1, 2, 3
+
+# Node types dbt build materializes; their results decide whether a sync runs.
+BUILT_RESOURCE_TYPES = frozenset({"model", "seed", "snapshot"})
+# Result statuses of a built node that let its syncs run.
+PASSED = frozenset({"success"})
+# Result statuses of a failure (rather than a skip): a node's error, a test's
+# fail or error. A failed data or unit test blocks the syncs of the nodes it tests.
+FAILED = frozenset({"error", "fail"})
+
+
+class UsageError(Exception):
+    """Bad arguments or environment, found before anything is built (exit 3)."""
+
+
+class DbtError(Exception):
+    """dbt could not parse the project or list the selector (exit 1)."""
+
+
+@dataclass(frozen=True)
+class SyncTarget:
+    """An exposure synced by Hightouch, with the nodes of this run that feed it."""
+
+    exposure: str
+    sync_id: str
+    sync_name: str
+    upstream: frozenset[str]  # unique ids of the selected upstream models, seeds and snapshots
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What `dbt build` reported: overall success and each node's status."""
+
+    success: bool
+    statuses: dict[str, str]  # unique id -> status
+    failed_tests: list[tuple[str, str, frozenset[str]]]  # (e.g. 'unit test <name>', status, nodes it tests)
+
+    def problems(self, target: SyncTarget) -> list[tuple[str, str]]:
+        """The (node, status) pairs that block the target's sync, e.g. [('orders', 'error')]."""
+        found = [(_name(node), self.statuses.get(node, "not run"))
+                 for node in sorted(target.upstream) if self.statuses.get(node) not in PASSED]
+        found += [(test, status) for test, status, nodes in self.failed_tests if nodes & target.upstream]
+        return found
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """One row of the summary."""
+
+    target: SyncTarget
+    status: str  # the run's final Hightouch status, or skipped, timeout, error
+    run_id: str | None = None
+    rows: str | None = None
+    message: str = ""
+    upstream: str = "success"  # or failed (an upstream model or test failed), skipped
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in DONE_STATUSES
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse exits 2 on bad arguments, but 2 means a failed sync here: usage errors exit 3."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    summary, details = __doc__.split("\n\n", 1)
+    parser = _ArgumentParser(description=summary, epilog=details, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--selector", required=True, metavar="NAME", help="dbt selector (selectors.yml) to build")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="build nothing and call nothing: list the selector's models and the syncs "
+                             "that would be triggered, then exit 0")
+    dbt = parser.add_argument_group("dbt", "passed to dbt as given; unset ones take dbt's defaults")
+    dbt.add_argument("--project-dir", metavar="DIR", help="dbt project directory")
+    dbt.add_argument("--profiles-dir", metavar="DIR", help="directory holding profiles.yml")
+    dbt.add_argument("--target", metavar="NAME", help="profile target")
+    dbt.add_argument("--vars", metavar="YAML", help="YAML dict of project variables, as for dbt --vars")
+    dbt.add_argument("--state", metavar="DIR",
+                     help="artifacts of a previous run, for selectors using state: or source_status: methods")
+    api = parser.add_argument_group("Hightouch")
+    api.add_argument("--sync-timeout", type=_positive_float, default=3600.0, metavar="SECONDS",
+                     help="seconds to wait for a sync run to finish, from its trigger; the run goes on in "
+                          "Hightouch but counts as failed here (default: %(default)g)")
+    api.add_argument("--poll-interval", type=_positive_float, default=10.0, metavar="SECONDS",
+                     help="seconds between two reads of a run's status (default: %(default)g)")
+    api.add_argument("--http-timeout", type=_positive_float, default=30.0, metavar="SECONDS",
+                     help="seconds each HTTP call may take (default: %(default)g)")
+    api.add_argument("--retries", type=_non_negative_int, default=5, metavar="N",
+                     help="retries of a call answered 429 or 5xx, or that failed to connect or timed out "
+                          "(default: %(default)s)")
+    api.add_argument("--retry-backoff", type=_non_negative_float, default=2.0, metavar="SECONDS",
+                     help="seconds before the first retry, doubling for each next one; a 429's Retry-After "
+                          "wins; waits are capped at 60 s (default: %(default)g)")
+    return parser.parse_args(argv)
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def dbt_flags(args: argparse.Namespace) -> list[str]:
+    """The flags every dbt invocation of the run shares, so parse, ls and build see the same project."""
+    flags: list[str] = []
+    for flag, value in (("--project-dir", args.project_dir), ("--profiles-dir", args.profiles_dir),
+                        ("--target", args.target), ("--vars", args.vars), ("--state", args.state)):
+        if value is not None:
+            flags += [flag, value]
+    return flags
+
+
+def parse_project(args: argparse.Namespace) -> Manifest:
+    """Parses the project once; ls and build reuse the manifest."""
+    result = dbtRunner().invoke(["parse", "--quiet", *dbt_flags(args)])
+    if not result.success or not isinstance(result.result, Manifest):
+        raise DbtError(f"dbt could not parse the project: {result.exception or 'see the errors above'}")
+    return result.result
+
+
+def selected_nodes(manifest: Manifest, args: argparse.Namespace) -> set[str]:
+    """Unique ids of the nodes the selector selects, as `dbt ls` resolves them."""
+    result = dbtRunner(manifest=manifest).invoke(
+        ["ls", "--log-level", "none", "--selector", args.selector, "--output", "json",
+         "--output-keys", "unique_id", *dbt_flags(args)])
+    if not result.success or not isinstance(result.result, list):
+        # dbt reads selectors.yml afresh here (a partially parsed manifest may
+        # list stale selectors), and says so when the name is not in it.
+        if "Could not find selector named" in str(result.exception):
+            raise UsageError(str(result.exception))
+        raise DbtError(f"dbt could not list selector {args.selector!r}: {result.exception}")
+    return {json.loads(line)["unique_id"] for line in result.result}
+
+
+def ancestors(manifest: Manifest, unique_id: str) -> set[str]:
+    """Every node `unique_id` depends on, directly or transitively."""
+    found: set[str] = set()
+    todo = list(manifest.parent_map.get(unique_id, []))
+    while todo:
+        node = todo.pop()
+        if node not in found:
+            found.add(node)
+            todo.extend(manifest.parent_map.get(node, []))
+    return found
+
+
+def sync_targets(manifest: Manifest, selected: set[str]) -> list[SyncTarget]:
+    """The exposures with a Hightouch sync that read a model this run builds."""
+    def built_here(node: str) -> bool:
+        return node in selected and _is_built(manifest, node)
+
+    targets = []
+    for exposure in sorted(manifest.exposures.values(), key=lambda e: e.name):
+        meta = exposure.meta.get("hightouch")
+        if not isinstance(meta, dict):
+            continue
+        sync_id = str(meta.get("sync_id") or "").strip()
+        if not sync_id or not any(built_here(node) for node in manifest.parent_map.get(exposure.unique_id, [])):
+            continue
+        upstream = frozenset(filter(built_here, ancestors(manifest, exposure.unique_id)))
+        name = meta.get("sync_name") or meta.get("sync_slug") or ""
+        targets.append(SyncTarget(exposure.name, sync_id, str(name), upstream))
+    return targets
+
+
+def _is_built(manifest: Manifest, unique_id: str) -> bool:
+    # Ephemeral models are never built on their own: their SQL runs inside their children.
+    node = manifest.nodes.get(unique_id)
+    return (node is not None and node.resource_type in BUILT_RESOURCE_TYPES
+            and node.config.materialized != "ephemeral")
+
+
+def _name(unique_id: str) -> str:
+    """'model.pkg.orders' -> 'orders'."""
+    return unique_id.split(".")[2]
+
+
+def run_build(manifest: Manifest, args: argparse.Namespace) -> BuildResult:
+    result = dbtRunner(manifest=manifest).invoke(["build", "--selector", args.selector, *dbt_flags(args)])
+    if result.exception is not None:
+        print(f"dbt build failed: {result.exception}", file=sys.stderr)
+    statuses: dict[str, str] = {}
+    failed_tests: list[tuple[str, str, frozenset[str]]] = []
+    for node_result in getattr(result.result, "results", None) or []:
+        node, status = node_result.node, str(node_result.status)
+        statuses[node.unique_id] = status
+        if node.resource_type in ("test", "unit_test") and status in FAILED:
+            label = f"{node.resource_type.replace('_', ' ')} {node.name}"
+            failed_tests.append((label, status, frozenset(node.depends_on.nodes)))
+    return BuildResult(result.success, statuses, failed_tests)
+
+
+def make_client(args: argparse.Namespace, sync_count: int) -> HightouchClient:
+    api_key = os.environ.get("HIGHTOUCH_API_KEY", "").strip()
+    if not api_key:
+        raise UsageError(f"HIGHTOUCH_API_KEY is not set; it is needed to trigger {sync_count} Hightouch "
+                         "sync(s) (--dry-run lists them without it)")
+    base_url = os.environ.get("HIGHTOUCH_API_URL", "").strip() or DEFAULT_BASE_URL
+    if not base_url.startswith(("https://", "http://")):
+        raise UsageError(f"HIGHTOUCH_API_URL must be an http(s) URL, got {base_url!r}")
+    retry = RetryPolicy(retries=args.retries, backoff=args.retry_backoff)
+    return HightouchClient(api_key, base_url, timeout=args.http_timeout, retry=retry)
+
+
+@dataclass
+class _Watch:
+    """A triggered run being polled."""
+
+    target: SyncTarget
+    run_id: str
+    deadline: float
+    status: str = "triggered"
+
+
+def run_syncs(client: HightouchClient, targets: list[SyncTarget], *, poll_interval: float,
+              sync_timeout: float) -> list[SyncOutcome]:
+    """Triggers every sync first (Hightouch runs them in parallel), then polls them all until each finishes.
+
+    Prints one line per status change of each run. Once Hightouch rejects the
+    key (401), the remaining syncs are not triggered: they would all be refused.
+    """
+    outcomes: list[SyncOutcome] = []
+    watches: list[_Watch] = []
+    key_rejected = False
+    for target in targets:
+        if key_rejected:
+            outcomes.append(SyncOutcome(target, "error", message="not triggered: the API key was rejected"))
+            continue
+        try:
+            run_id = client.trigger_sync(target.sync_id)
+        except HightouchError as error:
+            key_rejected = error.status_code == 401
+            if key_rejected:
+                print("error: Hightouch rejected the API key in HIGHTOUCH_API_KEY (HTTP 401); "
+                      "the remaining syncs are not triggered", file=sys.stderr)
+            outcomes.append(SyncOutcome(target, "error", message=str(error)))
+            continue
+        _progress(target, run_id, "triggered")
+        watches.append(_Watch(target, run_id, time.monotonic() + sync_timeout))
+
+    while watches:
+        for watch in list(watches):
+            outcome = _poll(client, watch, sync_timeout)
+            if outcome is not None:
+                outcomes.append(outcome)
+                watches.remove(watch)
+        if watches:
+            time.sleep(poll_interval)
+    return outcomes
+
+
+def _poll(client: HightouchClient, watch: _Watch, sync_timeout: float) -> SyncOutcome | None:
+    """Reads the run once; its outcome if it is over (finished, unreadable or past its deadline)."""
+    target, run_id = watch.target, watch.run_id
+    try:
+        run = client.get_sync_run(target.sync_id, run_id)
+    except HightouchError as error:
+        return SyncOutcome(target, "error", run_id, message=f"lost track of the run: {error}")
+    status = run.status if run is not None else "not listed yet"
+    if status != watch.status:
+        watch.status = status
+        _progress(target, run_id, status)
+    if run is not None and run.finished:
+        return SyncOutcome(target, run.status, run_id, run.rows(), _one_line(run.error or ""))
+    if time.monotonic() >= watch.deadline:
+        return SyncOutcome(target, "timeout", run_id, run.rows() if run else None,
+                           f"still {status} after {sync_timeout:g} s; the run goes on in Hightouch")
+    return None
+
+
+def _progress(target: SyncTarget, run_id: str, status: str) -> None:
+    print(f"{target.exposure} (sync {target.sync_id}): run {run_id} {status}", flush=True)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def print_table(header: Sequence[str], rows: list[Sequence[str]]) -> None:
+    """Columns separated by two spaces; empty cells shown as '-'."""
+    cells = [list(header)] + [[_one_line(cell) or "-" for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for row in cells:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def print_summary(outcomes: list[SyncOutcome]) -> None:
+    print("\nHightouch syncs:")
+    print_table(("exposure", "sync id", "upstream", "sync", "run id", "rows", "message"),
+                [(o.target.exposure, o.target.sync_id, o.upstream, o.status, o.run_id or "", o.rows or "", o.message)
+                 for o in outcomes])
+
+
+def print_plan(manifest: Manifest, args: argparse.Namespace, selected: set[str], targets: list[SyncTarget]) -> None:
+    """The --dry-run listing: what would be built and which syncs would follow."""
+    built = sorted((manifest.nodes[node].resource_type, _name(node))
+                   for node in selected if _is_built(manifest, node))
+    print(f"Dry run: nothing is built and Hightouch is not called.\n\nSelector {args.selector!r} builds:")
+    for resource_type, name in built:
+        print(f"  {resource_type} {name}")
+    if not targets:
+        print("\nNo Hightouch sync would be triggered.")
+        return
+    print(f"\n{len(targets)} Hightouch sync(s) would be triggered, each only if its upstream models succeed:")
+    print_table(("exposure", "sync id", "sync name", "upstream models"),
+                [(t.exposure, t.sync_id, t.sync_name, ", ".join(sorted(map(_name, t.upstream)))) for t in targets])
+    if not os.environ.get("HIGHTOUCH_API_KEY", "").strip():
+        print(f"\nNote: HIGHTOUCH_API_KEY is not set; a real run would stop with exit code {EXIT_USAGE}.")
+
+
+def run(args: argparse.Namespace) -> int:
+    manifest = parse_project(args)
+    selected = selected_nodes(manifest, args)
+    targets = sync_targets(manifest, selected)
+    if args.dry_run:
+        print_plan(manifest, args, selected, targets)
+        return EXIT_OK
+    if not targets:
+        build = run_build(manifest, args)
+        print(f"\nNo Hightouch sync is fed by selector {args.selector!r}.")
+        return EXIT_OK if build.success else EXIT_BUILD_FAILED
+    client = make_client(args, len(targets))  # before the build: a missing key should not cost a build
+
+    build = run_build(manifest, args)
+    outcomes: dict[str, SyncOutcome] = {}
+    ready = []
+    for target in targets:
+        problems = build.problems(target)
+        if problems:
+            failed = any(status in FAILED for _, status in problems)
+            message = "upstream " + ", ".join(f"{node} {status}" for node, status in problems)
+            outcomes[target.exposure] = SyncOutcome(target, "skipped", message=message,
+                                                    upstream="failed" if failed else "skipped")
+        else:
+            ready.append(target)
+    for outcome in run_syncs(client, ready, poll_interval=args.poll_interval, sync_timeout=args.sync_timeout):
+        outcomes[outcome.target.exposure] = outcome
+    print_summary([outcomes[target.exposure] for target in targets])
+
+    if not build.success:
+        return EXIT_BUILD_FAILED
+    return EXIT_OK if all(outcome.succeeded for outcome in outcomes.values()) else EXIT_SYNC_FAILED
+
+
+@contextmanager
+def _retry_warnings_to_stderr() -> Iterator[None]:
+    """Shows the Hightouch client's retry warnings on this process's stderr.
+
+    Importing dbt installs a root logging handler (a dependency calls
+    logging.basicConfig()), so the client's logger is detached from the root
+    meanwhile: each warning prints once, in this script's format.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    propagate = client_log.propagate
+    client_log.addHandler(handler)
+    client_log.propagate = False
+    try:
+        yield
+    finally:
+        client_log.removeHandler(handler)
+        client_log.propagate = propagate
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        with _retry_warnings_to_stderr():
+            return run(args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except DbtError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BUILD_FAILED
+    except KeyboardInterrupt:
+        print("interrupted; sync runs already triggered go on in Hightouch", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

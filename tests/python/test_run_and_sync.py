@@ -1,0 +1,488 @@
+"""scripts/run_and_sync.py end to end: a tiny dbt project built in-process on
+DuckDB, and a real HTTP server on localhost standing in for Hightouch's API.
+
+The project has a `crm` selector over models/crm and five exposures:
+  sync_contacts    (sync 101) <- contacts, legacy_customers (not selected: must not block)
+  sync_orders      (sync 102) <- orders_summary <- orders (orders fails with var break_orders)
+  sync_subscribers (sync 103) <- subscribers (its not_null test fails with var break_subscribers_test);
+                                 meta at the top level, as Hightouch's generated exposures have it
+  sync_legacy      (sync 104) <- legacy_orders (not selected) <- orders: what it reads is not rebuilt,
+                                 so it is never triggered
+  crm_dashboard    no meta.hightouch: ignored
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+import sys
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+if str(SCRIPTS) not in sys.path:
+    sys.path.insert(0, str(SCRIPTS))
+
+import hightouch  # noqa: E402
+import run_and_sync  # noqa: E402
+
+API_KEY = "ht-test-key-7c41e9d0-must-never-be-printed"
+TRIGGERED_SYNCS = ["101", "102", "103"]
+
+PROJECT_FILES = {
+    "dbt_project.yml": """\
+        name: run_and_sync_fixture
+        version: "1.0.0"
+        config-version: 2
+        profile: run_and_sync_fixture
+        models:
+          run_and_sync_fixture:
+            +materialized: table
+        """,
+    "selectors.yml": """\
+        selectors:
+          - name: crm
+            definition:
+              method: path
+              value: models/crm
+        """,
+    "models/crm/contacts.sql": "select 1 as customer_id, 'ann@example.com' as email\n",
+    "models/crm/orders.sql": """\
+        {% if var('break_orders', false) %}
+        select error('orders are broken') as customer_id
+        {% else %}
+        select 1 as customer_id, 42.0 as grand_total
+        {% endif %}
+        """,
+    "models/crm/orders_summary.sql": """\
+        select customer_id, count(*) as lifetime_orders from {{ ref('orders') }} group by customer_id
+        """,
+    "models/crm/subscribers.sql": """\
+        select {{ 'null' if var('break_subscribers_test', false) else "'bob@example.com'" }} as email
+        """,
+    "models/crm/_crm.yml": """\
+        version: 2
+        models:
+          - name: subscribers
+            columns:
+              - name: email
+                data_tests: [not_null]
+        """,
+    "models/legacy/legacy_customers.sql": "select 1 as customer_id\n",
+    "models/legacy/legacy_orders.sql": "select * from {{ ref('orders') }}\n",
+    "models/_exposures.yml": """\
+        version: 2
+        exposures:
+          - name: sync_contacts
+            type: application
+            owner: {name: CRM team}
+            depends_on: [ref('contacts'), ref('legacy_customers')]
+            config:
+              meta:
+                hightouch: {sync_id: "101", sync_slug: contacts, sync_name: Contacts, destination: emarsys}
+          - name: sync_orders
+            type: application
+            owner: {name: CRM team}
+            depends_on: [ref('orders_summary')]
+            config:
+              meta:
+                hightouch: {sync_id: 102, sync_slug: orders, sync_name: Orders, destination: emarsys}
+          - name: sync_subscribers
+            type: application
+            owner: {name: CRM team}
+            depends_on: [ref('subscribers')]
+            meta:
+              hightouch: {sync_id: "103", sync_slug: subscribers, sync_name: Subscribers}
+          - name: sync_legacy
+            type: application
+            owner: {name: CRM team}
+            depends_on: [ref('legacy_orders')]
+            config:
+              meta:
+                hightouch: {sync_id: "104", sync_slug: legacy, sync_name: Legacy}
+          - name: crm_dashboard
+            type: dashboard
+            owner: {name: CRM team}
+            depends_on: [ref('contacts')]
+            config:
+              meta: {team: crm}
+        """,
+}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("run_and_sync") / "project"
+    for name, text in PROJECT_FILES.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    (root / "profiles.yml").write_text(textwrap.dedent(f"""\
+        run_and_sync_fixture:
+          target: local
+          outputs:
+            local:
+              type: duckdb
+              path: "{root / 'warehouse.duckdb'}"
+              schema: main
+              threads: 1
+        """))
+    return root
+
+
+@dataclass
+class Answer:
+    """One scripted HTTP answer of the fake API."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+def run_json(sync_id: str, status: str, error: str | None = None) -> dict[str, Any]:
+    """A Hightouch sync run object as `GET /syncs/{id}/runs` lists it."""
+    return {
+        "id": f"run-{sync_id}", "status": status, "error": error, "querySize": 4, "completionRatio": 1,
+        "plannedRows": {"addedCount": 3, "changedCount": 1, "removedCount": 0},
+        "successfulRows": {"addedCount": 3, "changedCount": 1, "removedCount": 0},
+        "failedRows": {"addedCount": 0, "changedCount": 0, "removedCount": 0},
+    }
+
+
+class FakeHightouch:
+    """Hightouch's trigger and runs endpoints, answering from per-sync scripts.
+
+    `triggers[sync]` answers that sync's trigger calls in order, then
+    {"id": "run-<sync>"}. `runs[sync]` answers its run reads in order and
+    repeats the last one; an entry is a status name or an Answer. By default
+    a run is queued, then processing, then success.
+    """
+
+    def __init__(self, server: HTTPServer) -> None:
+        self.server = server
+        self.triggers: dict[str, list[Answer]] = {}
+        self.runs: dict[str, list[str | Answer]] = {}
+        server.expect_request(re.compile(r"/api/v1/syncs/.*")).respond_with_handler(self._handle)
+
+    def _handle(self, request: Request) -> Response:
+        match = re.fullmatch(r"/api/v1/syncs/([^/]+)/(trigger|runs)", request.path)
+        assert match, f"unexpected request {request.method} {request.path}"
+        sync_id, action = match.groups()
+        if action == "trigger":
+            triggers = self.triggers.get(sync_id, [])
+            answer = triggers.pop(0) if triggers else Answer(body={"id": f"run-{sync_id}"})
+        else:
+            runs = self.runs.setdefault(sync_id, ["queued", "processing", "success"])
+            step = runs.pop(0) if len(runs) > 1 else runs[0]
+            answer = Answer(body={"data": [run_json(sync_id, step)]}) if isinstance(step, str) else step
+        time.sleep(answer.delay)
+        return Response(json.dumps(answer.body), answer.status, answer.headers, content_type="application/json")
+
+    def requests(self, method: str | None = None, sync_id: str | None = None) -> list[Request]:
+        return [request for request, _ in self.server.log
+                if (method is None or request.method == method)
+                and (sync_id is None or request.path.startswith(f"/api/v1/syncs/{sync_id}/"))]
+
+    def triggered(self) -> list[str]:
+        """The sync ids triggered, in order (one entry per POST, retries included)."""
+        return [request.path.split("/")[4] for request in self.requests("POST")]
+
+
+@pytest.fixture
+def api(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> FakeHightouch:
+    monkeypatch.setenv("HIGHTOUCH_API_KEY", API_KEY)
+    monkeypatch.setenv("HIGHTOUCH_API_URL", httpserver.url_for("/").rstrip("/"))
+    return FakeHightouch(httpserver)
+
+
+@dataclass
+class CliRun:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def summary(self) -> dict[str, dict[str, str]]:
+        """The summary table's rows by exposure."""
+        lines = self.out.split("\nHightouch syncs:\n", 1)[1].splitlines()
+        header = re.split(r" {2,}", lines[0])
+        return {cells[0]: dict(zip(header, cells)) for cells in (re.split(r" {2,}", line) for line in lines[1:] if line)}
+
+
+@pytest.fixture
+def cli(project: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Callable[..., CliRun]:
+    """Runs the CLI in-process with fast timings; checks the key shows up nowhere it printed or logged."""
+    caplog.set_level(logging.DEBUG)
+
+    def invoke(*args: str) -> CliRun:
+        capsys.readouterr()
+        code = run_and_sync.main([
+            "--selector", "crm", "--project-dir", str(project), "--profiles-dir", str(project),
+            "--poll-interval", "0.02", "--retry-backoff", "0.01", "--http-timeout", "5", *args,
+        ])
+        out, err = capsys.readouterr()
+        assert API_KEY not in out + err + caplog.text
+        return CliRun(code, out, err)
+
+    return invoke
+
+
+def build_marks(project: Path) -> tuple[float | None, ...]:
+    """Modification times of what `dbt build` writes: the warehouse and run_results.json."""
+    paths = [project / "warehouse.duckdb", project / "target" / "run_results.json"]
+    return tuple(path.stat().st_mtime_ns if path.exists() else None for path in paths)
+
+
+def test_help_documents_exit_codes_and_which_models_block(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run_and_sync.parse_args(["--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Exit codes: 0 the build and every triggered sync succeeded" in text
+    assert "A model the selector does not select does not block a sync" in text
+    assert "An exposure is considered when the selector selects a model it depends on directly" in text
+    for code in ("1 the dbt build failed", "2 the build succeeded but a sync failed", "3 usage or configuration error"):
+        assert code in text
+
+
+def test_success_triggers_every_sync_fed_by_the_selector(api: FakeHightouch, cli: Callable[..., CliRun]) -> None:
+    run = cli()
+
+    assert run.code == 0, run.err
+    assert sorted(api.triggered()) == TRIGGERED_SYNCS  # not 104 (its model is not rebuilt), nor the dashboard
+    for request in api.requests("POST"):
+        assert request.get_json() == {"fullResync": False}
+        assert request.headers["Authorization"] == f"Bearer {API_KEY}"
+    for request in api.requests("GET"):
+        sync_id = request.path.split("/")[4]
+        assert request.path == f"/api/v1/syncs/{sync_id}/runs"
+        assert request.args.to_dict() == {"runId": f"run-{sync_id}"}
+        assert request.headers["Authorization"] == f"Bearer {API_KEY}"
+    assert run.summary == {
+        f"sync_{name}": {"exposure": f"sync_{name}", "sync id": sync_id, "upstream": "success", "sync": "success",
+                         "run id": f"run-{sync_id}", "rows": "3 added, 1 changed", "message": "-"}
+        for name, sync_id in (("contacts", "101"), ("orders", "102"), ("subscribers", "103"))
+    }
+    for status in ("triggered", "queued", "processing", "success"):  # one line per state change
+        assert run.out.count(f"sync_orders (sync 102): run run-102 {status}\n") == 1
+
+
+def test_warning_counts_as_success_and_is_shown(api: FakeHightouch, cli: Callable[..., CliRun]) -> None:
+    api.runs["102"] = ["processing", Answer(body={"data": [run_json("102", "warning", "2 rows rejected by Emarsys")]})]
+
+    run = cli()
+
+    assert run.code == 0, run.err
+    assert run.summary["sync_orders"]["sync"] == "warning"
+    assert run.summary["sync_orders"]["message"] == "2 rows rejected by Emarsys"
+    assert run.summary["sync_contacts"]["sync"] == "success"
+
+
+def test_failed_run_fails_the_job(api: FakeHightouch, cli: Callable[..., CliRun]) -> None:
+    api.runs["103"] = ["querying", Answer(body={"data": [run_json("103", "failed", "Emarsys: invalid field 31")]})]
+
+    run = cli()
+
+    assert run.code == 2
+    assert run.summary["sync_subscribers"]["sync"] == "failed"
+    assert run.summary["sync_subscribers"]["message"] == "Emarsys: invalid field 31"
+    assert run.summary["sync_subscribers"]["upstream"] == "success"
+    assert run.summary["sync_contacts"]["sync"] == run.summary["sync_orders"]["sync"] == "success"
+
+
+def test_rate_limited_trigger_is_retried(api: FakeHightouch, cli: Callable[..., CliRun]) -> None:
+    api.triggers["101"] = [Answer(429, {"message": "Too many requests"}, {"Retry-After": "0"})]
+
+    run = cli()
+
+    assert run.code == 0, run.err
+    assert api.triggered().count("101") == 2
+    assert "POST /api/v1/syncs/101/trigger: HTTP 429: Too many requests; retry 1 of 5" in run.err
+    assert run.summary["sync_contacts"]["sync"] == "success"
+
+
+def test_server_error_while_polling_is_retried(api: FakeHightouch, cli: Callable[..., CliRun]) -> None:
+    api.runs["102"] = [Answer(500, {"message": "internal error"}), "success"]
+
+    run = cli()
+
+    assert run.code == 0, run.err
+    assert len(api.requests("GET", "102")) == 2
+    assert "GET /api/v1/syncs/102/runs: HTTP 500: internal error; retry 1 of 5" in run.err
+    assert run.summary["sync_orders"]["sync"] == "success"
+
+
+def test_slow_answer_times_out_and_is_retried(api: FakeHightouch, cli: Callable[..., CliRun]) -> None:
+    api.triggers["101"] = [Answer(body={"id": "run-101"}, delay=0.6)]
+
+    run = cli("--http-timeout", "0.3")
+
+    assert run.code == 0, run.err
+    assert "POST /api/v1/syncs/101/trigger: ReadTimeout" in run.err
+    assert api.triggered().count("101") >= 2
+    assert run.summary["sync_contacts"]["sync"] == "success"
+
+
+def test_run_still_processing_at_the_deadline_times_out(api: FakeHightouch, cli: Callable[..., CliRun]) -> None:
+    api.runs["101"] = ["processing"]
+
+    run = cli("--sync-timeout", "0.3")
+
+    assert run.code == 2
+    assert len(api.requests("GET", "101")) > 3
+    assert run.out.count("sync_contacts (sync 101): run run-101 processing\n") == 1
+    row = run.summary["sync_contacts"]
+    assert (row["sync"], row["run id"]) == ("timeout", "run-101")
+    assert row["message"] == "still processing after 0.3 s; the run goes on in Hightouch"
+    assert run.summary["sync_orders"]["sync"] == "success"
+
+
+def test_rejected_key_is_not_retried_and_stops_the_triggers(api: FakeHightouch, cli: Callable[..., CliRun]) -> None:
+    api.triggers = {sync_id: [Answer(401, {"message": "Invalid API key"})] for sync_id in TRIGGERED_SYNCS}
+
+    run = cli()
+
+    assert run.code == 2
+    assert api.triggered() == ["101"]  # once, and no further syncs tried with a rejected key
+    assert run.summary["sync_contacts"]["sync"] == "error"
+    assert "HTTP 401: Hightouch rejected the API key" in run.summary["sync_contacts"]["message"]
+    for exposure in ("sync_orders", "sync_subscribers"):
+        assert run.summary[exposure]["message"] == "not triggered: the API key was rejected"
+    assert "rejected the API key in HIGHTOUCH_API_KEY" in run.err
+
+
+def test_upstream_failure_skips_exactly_its_syncs(api: FakeHightouch, cli: Callable[..., CliRun]) -> None:
+    run = cli("--vars", "{break_orders: true, break_subscribers_test: true}")
+
+    assert run.code == 1
+    assert api.triggered() == ["101"]
+    assert run.summary["sync_contacts"]["sync"] == "success"
+    orders = run.summary["sync_orders"]
+    assert (orders["upstream"], orders["sync"], orders["run id"]) == ("failed", "skipped", "-")
+    assert orders["message"] == "upstream orders error, orders_summary skipped"
+    subscribers = run.summary["sync_subscribers"]
+    assert (subscribers["upstream"], subscribers["sync"]) == ("failed", "skipped")
+    assert subscribers["message"] == "upstream test not_null_subscribers_email fail"
+
+
+def test_dry_run_calls_nothing_and_lists_the_syncs(api: FakeHightouch, cli: Callable[..., CliRun], project: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HIGHTOUCH_API_KEY")
+    before = build_marks(project)
+
+    run = cli("--dry-run")
+
+    assert run.code == 0, run.err
+    assert api.server.log == []
+    assert build_marks(project) == before
+    listed = run.out.split("would be triggered", 1)
+    assert re.findall(r"^  model (\w+)$", listed[0], re.M) == ["contacts", "orders", "orders_summary", "subscribers"]
+    syncs = {line.split()[0]: line.split()[1] for line in listed[1].splitlines()[2:] if line.startswith("sync_")}
+    assert syncs == {"sync_contacts": "101", "sync_orders": "102", "sync_subscribers": "103"}
+    assert "HIGHTOUCH_API_KEY is not set" in run.out
+
+
+def test_missing_key_stops_before_the_build(api: FakeHightouch, cli: Callable[..., CliRun], project: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HIGHTOUCH_API_KEY")
+    before = build_marks(project)
+
+    run = cli()
+
+    assert run.code == 3
+    assert "HIGHTOUCH_API_KEY is not set" in run.err
+    assert api.server.log == []
+    assert build_marks(project) == before
+
+
+def test_unknown_selector_is_a_usage_error(api: FakeHightouch, cli: Callable[..., CliRun]) -> None:
+    run = cli("--selector", "nightly")
+
+    assert run.code == 3
+    assert "Could not find selector named nightly, expected one of ['crm']" in run.err
+    assert api.server.log == []
+
+
+def test_key_is_never_printed_logged_or_written(api: FakeHightouch, cli: Callable[..., CliRun], project: Path) -> None:
+    api.triggers["101"] = [Answer(503, {"message": f"upstream said Bearer {API_KEY}"})]
+    api.triggers["102"] = [Answer(400, {"message": f"bad request with {API_KEY}"})]
+    api.runs["103"] = [Answer(body={"data": [run_json("103", "failed", f"token {API_KEY} refused")]})]
+
+    run = cli()  # also asserts the key is absent from stdout, stderr and every log record
+
+    assert run.code == 2
+    assert "<redacted>" in run.err + run.out
+    for path in project.rglob("*"):
+        if path.is_file() and path.suffix != ".duckdb":
+            assert API_KEY.encode() not in path.read_bytes(), path
+
+
+# The client on its own: backoff waits are observed through an injected sleep.
+
+def client_for(server: HTTPServer, waits: list[float], retries: int = 5) -> hightouch.HightouchClient:
+    policy = hightouch.RetryPolicy(retries=retries, backoff=0.5, max_wait=60.0)
+    return hightouch.HightouchClient(API_KEY, server.url_for("/"), timeout=5, retry=policy, sleep=waits.append)
+
+
+def test_client_honours_retry_after_up_to_a_cap(httpserver: HTTPServer) -> None:
+    for answer in (Answer(429, {}, {"Retry-After": "7"}), Answer(429, {}, {"Retry-After": "86400"}), Answer(503, {})):
+        httpserver.expect_ordered_request("/api/v1/syncs/7/trigger", method="POST").respond_with_json(
+            answer.body, answer.status, answer.headers)
+    httpserver.expect_ordered_request("/api/v1/syncs/7/trigger", method="POST").respond_with_json({"id": 9})
+    waits: list[float] = []
+
+    assert client_for(httpserver, waits).trigger_sync("7") == "9"
+    assert waits == [7.0, 60.0, 2.0]  # Retry-After, Retry-After capped, then backoff 0.5 * 2**2
+
+
+def test_client_gives_up_after_its_retries(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/api/v1/syncs/7/runs").respond_with_json({"message": "unavailable"}, 503)
+    waits: list[float] = []
+
+    with pytest.raises(hightouch.HightouchError) as error:
+        client_for(httpserver, waits, retries=2).get_sync_run("7", "9")
+
+    assert len(httpserver.log) == 3
+    assert waits == [0.5, 1.0]
+    assert error.value.status_code == 503
+    assert str(error.value) == "GET /api/v1/syncs/7/runs: HTTP 503: unavailable (gave up after 3 attempts)"
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 422])
+def test_client_does_not_retry_requests_hightouch_refused(httpserver: HTTPServer, status: int) -> None:
+    httpserver.expect_request("/api/v1/syncs/7/trigger").respond_with_json({"message": "no such sync"}, status)
+    waits: list[float] = []
+
+    with pytest.raises(hightouch.HightouchError) as error:
+        client_for(httpserver, waits).trigger_sync("7")
+
+    assert (len(httpserver.log), waits, error.value.status_code) == (1, [], status)
+    assert str(error.value) == f"POST /api/v1/syncs/7/trigger: HTTP {status}: no such sync"
+    assert API_KEY not in repr(client_for(httpserver, waits))
+
+
+def test_client_retries_connection_errors() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    waits: list[float] = []
+    policy = hightouch.RetryPolicy(retries=2, backoff=0.5)
+    client = hightouch.HightouchClient(API_KEY, f"http://127.0.0.1:{port}", timeout=2, retry=policy, sleep=waits.append)
+
+    with pytest.raises(hightouch.HightouchError) as error:
+        client.trigger_sync("7")
+
+    assert waits == [0.5, 1.0]
+    assert error.value.status_code is None
+    assert str(error.value).startswith("POST /api/v1/syncs/7/trigger: ConnectionError: ")
+    assert API_KEY not in str(error.value)
