@@ -59,6 +59,7 @@ SCRIPTS = str(Path(__file__).resolve().parent)
 if SCRIPTS not in sys.path:  # imported from elsewhere than scripts/
     sys.path.insert(0, SCRIPTS)
 
+import freshness_state  # noqa: E402
 from hightouch import DEFAULT_BASE_URL, DONE_STATUSES, HightouchClient, HightouchError, RetryPolicy  # noqa: E402
 from hightouch import log as client_log  # noqa: E402
 
@@ -145,6 +146,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     dbt.add_argument("--vars", metavar="YAML", help="YAML dict of project variables, as for dbt --vars")
     dbt.add_argument("--state", metavar="DIR",
                      help="artifacts of a previous run, for selectors using state: or source_status: methods")
+    dbt.add_argument("--state-dir", metavar="DIR", type=Path,
+                     help="keep the source freshness consumed by each run here, for selectors using "
+                          "source_status:fresher (crm_realtime_changed): runs `dbt source freshness` first, "
+                          "passes DIR as --state, and saves a change log's freshness once every model "
+                          "reading it succeeded; the first run builds everything")
     api = parser.add_argument_group("Hightouch")
     api.add_argument("--sync-timeout", type=_positive_float, default=3600.0, metavar="SECONDS",
                      help="seconds to wait for a sync run to finish, from its trigger; the run goes on in "
@@ -391,20 +397,35 @@ def print_plan(manifest: Manifest, args: argparse.Namespace, selected: set[str],
         print(f"\nNote: HIGHTOUCH_API_KEY is not set; a real run would stop with exit code {EXIT_USAGE}.")
 
 
+def print_changes(manifest: Manifest, selected: set[str], changed: set[str]) -> None:
+    """How many change logs had new events, and which current-state models this run builds."""
+    readers = {m for source in manifest.sources for m in manifest.child_map.get(source, []) if m.startswith("model.")}
+    building = sorted(_name(m) for m in readers & selected)
+    print(f"{len(changed)} of {len(manifest.sources)} change logs have events this job has not applied; building "
+          f"{len(building)} current-state model(s): {', '.join(building) or 'none'}", flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
+    freshness = None
+    if args.state_dir is not None:
+        freshness = freshness_state.measure(dbt_flags(args), args.project_dir, args.state_dir)
+        args.state = str(args.state_dir)
     manifest = parse_project(args)
     selected = selected_nodes(manifest, args)
     targets = sync_targets(manifest, selected)
+    if freshness is not None:
+        print_changes(manifest, selected, freshness_state.changed_sources(freshness, args.state_dir))
     if args.dry_run:
         print_plan(manifest, args, selected, targets)
         return EXIT_OK
-    if not targets:
-        build = run_build(manifest, args)
-        print(f"\nNo Hightouch sync is fed by selector {args.selector!r}.")
-        return EXIT_OK if build.success else EXIT_BUILD_FAILED
-    client = make_client(args, len(targets))  # before the build: a missing key should not cost a build
+    client = make_client(args, len(targets)) if targets else None  # a missing key should not cost a build
 
     build = run_build(manifest, args)
+    if freshness is not None:
+        freshness_state.save(freshness, args.state_dir, manifest, build.statuses)
+    if client is None:
+        print(f"\nNo Hightouch sync is fed by selector {args.selector!r}.")
+        return EXIT_OK if build.success else EXIT_BUILD_FAILED
     outcomes: dict[str, SyncOutcome] = {}
     ready = []
     for target in targets:
