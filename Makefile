@@ -15,8 +15,9 @@ $(BIN)/dbt: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
+# make demo [CYCLES=n] [CADENCE=seconds]: CADENCE runs the CRM job as a local scheduler.
 demo: $(BIN)/dbt
-	$(BIN)/python scripts/run_demo.py $(DEMO_ARGS)
+	$(BIN)/python scripts/run_demo.py $(if $(CYCLES),--cycles $(CYCLES)) $(if $(CADENCE),--cadence $(CADENCE)) $(DEMO_ARGS)
 
 test: $(BIN)/dbt
 	bash scripts/install_chromium.sh
@@ -29,6 +30,11 @@ LINT_DB := target/lint/warehouse.duckdb
 lint: $(BIN)/dbt
 	$(BIN)/python scripts/simulate_cdc.py --db $(LINT_DB) --batches 0 --replace > /dev/null
 	DBT_DUCKDB_PATH=$(LINT_DB) $(BIN)/sqlfluff lint models analyses
+
+# The dbt docs site of the local warehouse (run `make demo` first), on http://localhost:8080.
+docs: $(BIN)/dbt
+	$(BIN)/dbt docs generate
+	$(BIN)/dbt docs serve --port 8080
 
 bench: $(BIN)/dbt
 	$(BIN)/python scripts/bench.py

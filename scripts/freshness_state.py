@@ -53,13 +53,6 @@ def measure(dbt_flags: list[str], project_dir: str | None, state_dir: Path) -> d
     return current
 
 
-def changed_sources(current: dict[str, Any], state_dir: Path) -> set[str]:
-    """Sources whose newest event is newer than in the saved state."""
-    saved = {e["unique_id"]: e.get("max_loaded_at") for e in _results(state_dir / SOURCES_JSON)}
-    return {e["unique_id"] for e in current["results"]
-            if e.get("max_loaded_at") and e.get("max_loaded_at") != saved.get(e["unique_id"])}
-
-
 def save(current: dict[str, Any], state_dir: Path, manifest: Manifest, statuses: dict[str, str]) -> None:
     """Saves each source's new freshness if all the models reading it succeeded now."""
     previous = {e["unique_id"]: e for e in _results(state_dir / SOURCES_JSON)}

@@ -397,12 +397,14 @@ def print_plan(manifest: Manifest, args: argparse.Namespace, selected: set[str],
         print(f"\nNote: HIGHTOUCH_API_KEY is not set; a real run would stop with exit code {EXIT_USAGE}.")
 
 
-def print_changes(manifest: Manifest, selected: set[str], changed: set[str]) -> None:
-    """How many change logs had new events, and which current-state models this run builds."""
+def print_changes(manifest: Manifest, selected: set[str]) -> None:
+    """Which current-state models this run rebuilds, and which it skips for want of new events."""
     readers = {m for source in manifest.sources for m in manifest.child_map.get(source, []) if m.startswith("model.")}
-    building = sorted(_name(m) for m in readers & selected)
-    print(f"{len(changed)} of {len(manifest.sources)} change logs have events this job has not applied; building "
-          f"{len(building)} current-state model(s): {', '.join(building) or 'none'}", flush=True)
+    upstream = set(selected).union(*(ancestors(manifest, node) for node in selected))
+    rebuilt = sorted(_name(m) for m in readers & selected)
+    skipped = sorted(_name(m) for m in (readers & upstream) - selected)
+    print(f"current-state models: {len(rebuilt)} rebuilt, {len(skipped)} skipped (no new events)"
+          + (f": {', '.join(skipped)}" if skipped else ""), flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -414,7 +416,7 @@ def run(args: argparse.Namespace) -> int:
     selected = selected_nodes(manifest, args)
     targets = sync_targets(manifest, selected)
     if freshness is not None:
-        print_changes(manifest, selected, freshness_state.changed_sources(freshness, args.state_dir))
+        print_changes(manifest, selected)
     if args.dry_run:
         print_plan(manifest, args, selected, targets)
         return EXIT_OK

@@ -4,23 +4,34 @@ Creates the warehouse, lands the simulator's initial snapshot, seeds and builds 
 whole project, then for each cycle lands the next micro-batch of changes and runs
 `dbt build` again, printing what the cycle applied. It ends by showing a few rows of
 each CRM mart as Hightouch sends them to Emarsys (field id: value).
+
+With --cadence it runs as a local scheduler instead: every CADENCE seconds it lands
+the next micro-batch and runs the CRM job with run_and_sync (selector
+crm_realtime_changed: only the current-state models with new events are rebuilt),
+then the Hightouch syncs, against a local stand-in for Hightouch unless
+HIGHTOUCH_API_KEY is set, and prints the latency from landing to synced marts.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import shutil
 import sys
 import time
+from contextlib import ExitStack, contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import duckdb
 from dbt.cli.main import dbtRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run_and_sync  # noqa: E402
+from hightouch_stub import HightouchStub  # noqa: E402
 from magento_cdc.simulator import MagentoSimulator, default_start, write_batch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,6 +126,58 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
 
 
+def run_scheduler(simulator: MagentoSimulator, db: Path, args: argparse.Namespace) -> bool:
+    """Cycles of: land a micro-batch, run the CRM job and its syncs. True if one failed."""
+    state_dir = db.parent / "run_and_sync_state"
+    shutil.rmtree(state_dir, ignore_errors=True)
+    job = ["--selector", "crm_realtime_changed", "--state-dir", str(state_dir), "--project-dir", str(REPO),
+           "--profiles-dir", str(REPO), "--poll-interval", "0.5"]
+    with ExitStack() as stack:
+        if os.environ.get("HIGHTOUCH_API_KEY"):
+            print("\nSyncing with Hightouch at", os.environ.get("HIGHTOUCH_API_URL", "https://api.hightouch.com"))
+        else:
+            stub = stack.enter_context(HightouchStub())
+            stack.enter_context(_environment(HIGHTOUCH_API_URL=stub.url, HIGHTOUCH_API_KEY="local-stand-in"))
+            print(f"\nSyncing with a local stand-in for Hightouch at {stub.url} (set HIGHTOUCH_API_KEY for the real one)")
+        print(f"A cycle every {args.cadence:g} s: land a micro-batch, run the CRM job, trigger the syncs.\n")
+        failed = False
+        for cycle in range(1, args.cycles + 1):
+            started = time.monotonic()
+            batch = simulator.next_batch()
+            with duckdb.connect(str(db)) as con:
+                write_batch(con, batch)
+            landed = time.monotonic()
+            output = io.StringIO()
+            with redirect_stdout(output):
+                code = run_and_sync.main(job)
+            latency = time.monotonic() - landed
+            failed |= code != 0
+            built = next((line for line in output.getvalue().splitlines() if line.startswith("current-state models")), "")
+            print(f"cycle {cycle} {batch.end:%H:%M}  {batch.events:>6,} events landed  "
+                  f"landing → marts built and synced: {latency:5.1f} s  "
+                  f"({'ok' if code == 0 else f'exit code {code}'})", flush=True)
+            print(f"    {built}", flush=True)
+            if code != 0:
+                print(output.getvalue())
+            if cycle < args.cycles:
+                time.sleep(max(0.0, args.cadence - (time.monotonic() - started)))
+    return failed
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -127,9 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="simulator scale (default: 1)")
     parser.add_argument("--batch-minutes", type=int, default=5, help="simulated minutes per cycle (default: 5)")
     parser.add_argument("--preview-rows", type=int, default=3, help="mart rows shown per sync (default: 3)")
+    parser.add_argument("--cadence", type=float, metavar="SECONDS",
+                        help="run as a scheduler: a cycle every SECONDS, the CRM job and its Hightouch syncs")
     args = parser.parse_args(argv)
-    if args.cycles < 0 or args.scale <= 0 or args.batch_minutes <= 0:
-        parser.error("--cycles must be 0 or more; --scale and --batch-minutes above 0")
+    if args.cycles < 0 or args.scale <= 0 or args.batch_minutes <= 0 or (args.cadence or 1) <= 0:
+        parser.error("--cycles must be 0 or more; --scale, --batch-minutes and --cadence above 0")
 
     db = args.db.resolve()
     db.parent.mkdir(parents=True, exist_ok=True)
@@ -155,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     print_cycle("snapshot", snapshot.events, result, state)
 
     failed = bool(result.failures)
+    if args.cadence:
+        failed |= run_scheduler(simulator, db, args)
+        print_emarsys_preview(db, target_path, args.preview_rows)
+        return 1 if failed else 0
     for cycle in range(1, args.cycles + 1):
         batch = simulator.next_batch()
         with duckdb.connect(str(db)) as con:

@@ -1,0 +1,90 @@
+"""A local stand-in for the Hightouch API, for the demo when no real key is set.
+
+Answers the two calls run_and_sync makes: a trigger gets a new run id, and the
+run reads as `processing` once, then `success` with the mart's row count when
+the stand-in knows it. Every request must carry a bearer token.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+from urllib.parse import parse_qs, urlparse
+
+TRIGGER = re.compile(r"^/api/v1/syncs/([^/]+)/trigger$")
+RUNS = re.compile(r"^/api/v1/syncs/([^/]+)/runs$")
+
+
+class HightouchStub:
+    """Serves on 127.0.0.1 in a background thread; `url` is the API base URL."""
+
+    def __init__(self, rows_of: Callable[[str], int] | None = None) -> None:
+        self.rows_of = rows_of or (lambda sync_id: 0)
+        self.polls: dict[str, int] = {}
+        self.triggered: list[str] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> "HightouchStub":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                match = TRIGGER.match(urlparse(self.path).path)
+                if not self._authorized() or not match:
+                    return
+                run_id = uuid.uuid4().hex[:12]
+                stub.polls[run_id] = 0
+                stub.triggered.append(match.group(1))
+                self._send(200, {"id": run_id})
+
+            def do_GET(self) -> None:  # noqa: N802
+                url = urlparse(self.path)
+                match = RUNS.match(url.path)
+                run_id = parse_qs(url.query).get("runId", [""])[0]
+                if not self._authorized() or not match or run_id not in stub.polls:
+                    if match:
+                        self._send(404, {"message": "run not found"})
+                    return
+                stub.polls[run_id] += 1
+                status = "processing" if stub.polls[run_id] == 1 else "success"
+                rows = stub.rows_of(match.group(1))
+                self._send(200, {"data": [{"id": run_id, "status": status, "completionRatio": 1.0,
+                                           "successfulRows": {"addedCount": 0, "changedCount": rows,
+                                                              "removedCount": 0}}]})
+
+            def _authorized(self) -> bool:
+                if not self.headers.get("Authorization", "").startswith("Bearer "):
+                    self._send(401, {"message": "missing bearer token"})
+                    return False
+                return True
+
+            def _send(self, code: int, body: dict) -> None:
+                payload = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:  # keep the demo's output readable
+                pass
+
+        return Handler
