@@ -35,7 +35,7 @@ if str(SCRIPTS) not in sys.path:
 import hightouch  # noqa: E402
 import run_and_sync  # noqa: E402
 
-API_KEY = "ht-test-key-7c41e9d0-must-never-be-printed"
+FAKE_KEY = "ht-test-key-7c41e9d0-must-never-be-printed"
 TRIGGERED_SYNCS = ["101", "102", "103"]
 
 PROJECT_FILES = {
@@ -200,7 +200,7 @@ class FakeHightouch:
 
 @pytest.fixture
 def api(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> FakeHightouch:
-    monkeypatch.setenv("HIGHTOUCH_API_KEY", API_KEY)
+    monkeypatch.setenv("HIGHTOUCH_API_KEY", FAKE_KEY)
     monkeypatch.setenv("HIGHTOUCH_API_URL", httpserver.url_for("/").rstrip("/"))
     return FakeHightouch(httpserver)
 
@@ -231,7 +231,7 @@ def cli(project: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCap
             "--poll-interval", "0.02", "--retry-backoff", "0.01", "--http-timeout", "5", *args,
         ])
         out, err = capsys.readouterr()
-        assert API_KEY not in out + err + caplog.text
+        assert FAKE_KEY not in out + err + caplog.text
         return CliRun(code, out, err)
 
     return invoke
@@ -262,12 +262,12 @@ def test_success_triggers_every_sync_fed_by_the_selector(api: FakeHightouch, cli
     assert sorted(api.triggered()) == TRIGGERED_SYNCS  # not 104 (its model is not rebuilt), nor the dashboard
     for request in api.requests("POST"):
         assert request.get_json() == {"fullResync": False}
-        assert request.headers["Authorization"] == f"Bearer {API_KEY}"
+        assert request.headers["Authorization"] == f"Bearer {FAKE_KEY}"
     for request in api.requests("GET"):
         sync_id = request.path.split("/")[4]
         assert request.path == f"/api/v1/syncs/{sync_id}/runs"
         assert request.args.to_dict() == {"runId": f"run-{sync_id}"}
-        assert request.headers["Authorization"] == f"Bearer {API_KEY}"
+        assert request.headers["Authorization"] == f"Bearer {FAKE_KEY}"
     assert run.summary == {
         f"sync_{name}": {"exposure": f"sync_{name}", "sync id": sync_id, "upstream": "success", "sync": "success",
                          "run id": f"run-{sync_id}", "rows": "3 added, 1 changed", "message": "-"}
@@ -414,9 +414,9 @@ def test_unknown_selector_is_a_usage_error(api: FakeHightouch, cli: Callable[...
 
 
 def test_key_is_never_printed_logged_or_written(api: FakeHightouch, cli: Callable[..., CliRun], project: Path) -> None:
-    api.triggers["101"] = [Answer(503, {"message": f"upstream said Bearer {API_KEY}"})]
-    api.triggers["102"] = [Answer(400, {"message": f"bad request with {API_KEY}"})]
-    api.runs["103"] = [Answer(body={"data": [run_json("103", "failed", f"token {API_KEY} refused")]})]
+    api.triggers["101"] = [Answer(503, {"message": f"upstream said Bearer {FAKE_KEY}"})]
+    api.triggers["102"] = [Answer(400, {"message": f"bad request with {FAKE_KEY}"})]
+    api.runs["103"] = [Answer(body={"data": [run_json("103", "failed", f"token {FAKE_KEY} refused")]})]
 
     run = cli()  # also asserts the key is absent from stdout, stderr and every log record
 
@@ -424,14 +424,14 @@ def test_key_is_never_printed_logged_or_written(api: FakeHightouch, cli: Callabl
     assert "<redacted>" in run.err + run.out
     for path in project.rglob("*"):
         if path.is_file() and path.suffix != ".duckdb":
-            assert API_KEY.encode() not in path.read_bytes(), path
+            assert FAKE_KEY.encode() not in path.read_bytes(), path
 
 
 # The client on its own: backoff waits are observed through an injected sleep.
 
 def client_for(server: HTTPServer, waits: list[float], retries: int = 5) -> hightouch.HightouchClient:
     policy = hightouch.RetryPolicy(retries=retries, backoff=0.5, max_wait=60.0)
-    return hightouch.HightouchClient(API_KEY, server.url_for("/"), timeout=5, retry=policy, sleep=waits.append)
+    return hightouch.HightouchClient(FAKE_KEY, server.url_for("/"), timeout=5, retry=policy, sleep=waits.append)
 
 
 def test_client_honours_retry_after_up_to_a_cap(httpserver: HTTPServer) -> None:
@@ -468,7 +468,7 @@ def test_client_does_not_retry_requests_hightouch_refused(httpserver: HTTPServer
 
     assert (len(httpserver.log), waits, error.value.status_code) == (1, [], status)
     assert str(error.value) == f"POST /api/v1/syncs/7/trigger: HTTP {status}: no such sync"
-    assert API_KEY not in repr(client_for(httpserver, waits))
+    assert FAKE_KEY not in repr(client_for(httpserver, waits))
 
 
 def test_client_retries_connection_errors() -> None:
@@ -477,7 +477,7 @@ def test_client_retries_connection_errors() -> None:
         port = probe.getsockname()[1]
     waits: list[float] = []
     policy = hightouch.RetryPolicy(retries=2, backoff=0.5)
-    client = hightouch.HightouchClient(API_KEY, f"http://127.0.0.1:{port}", timeout=2, retry=policy, sleep=waits.append)
+    client = hightouch.HightouchClient(FAKE_KEY, f"http://127.0.0.1:{port}", timeout=2, retry=policy, sleep=waits.append)
 
     with pytest.raises(hightouch.HightouchError) as error:
         client.trigger_sync("7")
@@ -485,4 +485,4 @@ def test_client_retries_connection_errors() -> None:
     assert waits == [0.5, 1.0]
     assert error.value.status_code is None
     assert str(error.value).startswith("POST /api/v1/syncs/7/trigger: ConnectionError: ")
-    assert API_KEY not in str(error.value)
+    assert FAKE_KEY not in str(error.value)

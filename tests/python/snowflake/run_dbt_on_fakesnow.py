@@ -164,7 +164,7 @@ def write_profiles(profiles_dir: Path) -> None:
                   type: snowflake
                   account: emulated_account
                   user: emulated_user
-                  password: not-a-secret
+                  password: dummy
                   role: TRANSFORMER
                   warehouse: TRANSFORMING
                   database: {DATABASE}
@@ -228,7 +228,7 @@ def main() -> int:
         from dbt.cli.main import dbtRunner
 
         conn = snowflake.connector.connect(
-            account="emulated_account", user="emulated_user", password="not-a-secret", database=DATABASE, schema=SCHEMA
+            account="emulated_account", user="emulated_user", password="dummy", database=DATABASE, schema=SCHEMA
         )
         cursor = conn.cursor()
         cursor.execute(f"create schema if not exists {LANDING_DATABASE}.{LANDING_SCHEMA}")
