@@ -109,8 +109,9 @@
    target (whose added columns come last) and the change log agree. #}
 {% macro cdc_event_order(relation_alias, columns) %}
     {%- set hashed = [] -%}
-    {%- for name in columns | map(attribute='name') | map('lower') | sort -%}
-        {%- do hashed.append(relation_alias ~ '.' ~ adapter.quote(cdc_pick_columns(columns, [name])[0].name)) -%}
+    {#- Jinja's sort ignores letter case, as the warehouse does. -#}
+    {%- for column in columns | sort(attribute='name') -%}
+        {%- do hashed.append(relation_alias ~ '.' ~ column.quoted) -%}
     {%- endfor -%}
     {{ return([
         relation_alias ~ '._streamkap_source_ts_ms',

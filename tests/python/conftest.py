@@ -146,9 +146,8 @@ class CdcProject:
         )
 
 
-@pytest.fixture
-def cdc_project(tmp_path: Path) -> CdcProject:
-    root = tmp_path / "project"
+def make_cdc_project(root: Path) -> CdcProject:
+    """A project in `root` with this repository's dbt_project.yml, macros and generic tests."""
     (root / "models/staging/magento/base").mkdir(parents=True)
     shutil.copy(REPO / "dbt_project.yml", root / "dbt_project.yml")
     shutil.copytree(REPO / "macros", root / "macros")
@@ -168,3 +167,8 @@ def cdc_project(tmp_path: Path) -> CdcProject:
         )
     )
     return CdcProject(root)
+
+
+@pytest.fixture
+def cdc_project(tmp_path: Path) -> CdcProject:
+    return make_cdc_project(tmp_path / "project")

@@ -11,7 +11,6 @@ oracle and, at the end, with a --full-refresh rebuild.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO, CdcProject, LandingTable
+from conftest import CdcProject, LandingTable, make_cdc_project
 
 # Shorter than the project's default, so that runs often leave old events out of the window.
 LOOKBACK_MINUTES = 1
@@ -155,15 +154,7 @@ def play(draw_actions: list[tuple], draw: st.DrawFn) -> list[list[dict[str, Any]
 
 def fresh_project() -> CdcProject:
     # A new folder per example: dbt-duckdb keeps each database file open in-process.
-    root = Path(tempfile.mkdtemp(prefix="example_", dir=WORKDIR))
-    (root / "models/staging/magento/base").mkdir(parents=True)
-    shutil.copy(REPO / "dbt_project.yml", root / "dbt_project.yml")
-    shutil.copytree(REPO / "macros", root / "macros")
-    (root / "profiles.yml").write_text(
-        "magento_warehouse:\n  target: local\n  outputs:\n    local:\n"
-        f"      type: duckdb\n      path: \"{root / 'warehouse.duckdb'}\"\n      schema: main\n      threads: 1\n"
-    )
-    project = CdcProject(root)
+    project = make_cdc_project(Path(tempfile.mkdtemp(prefix="example_", dir=WORKDIR)) / "project")
     project.add_table(TABLE)
     project.current_state_model("widget", ["entity_id", "store_id"])
     return project
