@@ -20,6 +20,14 @@
     {%- set columns = cdc_change_log_columns(change_log, key_names) -%}
     {%- set key_columns = cdc_pick_columns(columns, key_names) -%}
     {%- set payload = columns | reject('in', cdc_pick_columns(columns, ['__deleted'])) | list -%}
+    {%- set placeable -%}
+        {%- for column in key_columns %}
+        {{ column.quoted }} is not null and
+        {%- endfor %}
+        _streamkap_source_ts_ms is not null
+        and _streamkap_offset is not null
+        and _streamkap_ts_ms is not null
+    {%- endset %}
 
 with change_log as (
 
@@ -31,23 +39,74 @@ with change_log as (
 
     from {{ change_log }}
     {#- Events without a key or a sequence cannot be placed; the source tests report them. #}
-    where
-        {%- for column in key_columns %}
-        {{ column.quoted }} is not null and
-        {%- endfor %}
-        _streamkap_source_ts_ms is not null
-        and _streamkap_offset is not null
-        and _streamkap_ts_ms is not null
+    where {{ placeable }}
         {%- if window_start is not none %}
         {#- A literal bound, so the scan prunes to the new events. #}
         and _streamkap_ts_ms >= {{ window_start }}
         {%- endif %}
 
+),
+
+latest as (
+
+    select * from change_log
+    qualify row_number() over (
+        partition by {{ key_columns | map(attribute='quoted') | join(', ') }}
+        order by {{ cdc_event_order('change_log', columns) | join(' desc, ') }} desc
+    ) = 1
+
+)
+{%- if window_start is none %}
+
+select * from latest
+{%- else %},
+
+replayed as (
+
+    {#- An event committed before the window is a replay or very late. A newer event
+        of its key may lie before the window, applied long ago, and its row since
+        removed by a delete: then the replay must not bring the row back. #}
+    select
+        {{ key_columns | map(attribute='quoted') | join(', ') }},
+        _streamkap_source_ts_ms,
+        _streamkap_offset,
+        _streamkap_ts_ms
+
+    from latest
+    where _streamkap_source_ts_ms < {{ window_start }} and not __deleted
+
+),
+
+superseded as (
+
+    {#- Usually empty, and then nothing is read. A newer event was ingested after the
+        replayed one was committed (an hour of margin for clock skew). #}
+    select distinct
+        {%- for column in key_columns %}
+        replayed.{{ column.quoted }}{{ ',' if not loop.last }}
+        {%- endfor %}
+
+    from replayed
+    inner join {{ change_log }} as history
+        on {% for column in key_columns -%}
+            history.{{ column.quoted }} = replayed.{{ column.quoted }}
+            {%- if not loop.last %} and {% endif %}
+        {%- endfor %}
+    where
+        history._streamkap_ts_ms < {{ window_start }}
+        and history._streamkap_ts_ms >= (select min(_streamkap_source_ts_ms) - 3600000 from replayed)
+        and {{ cdc_is_newer('history', 'replayed', []) }}
+
 )
 
-select * from change_log
-qualify row_number() over (
-    partition by {{ key_columns | map(attribute='quoted') | join(', ') }}
-    order by {{ cdc_event_order('change_log', columns) | join(' desc, ') }} desc
-) = 1
+select latest.*
+from latest
+where not exists (
+    select 1 from superseded
+    where {% for column in key_columns -%}
+        superseded.{{ column.quoted }} = latest.{{ column.quoted }}
+        {%- if not loop.last %} and {% endif %}
+    {%- endfor %}
+)
+{%- endif %}
 {%- endmacro %}

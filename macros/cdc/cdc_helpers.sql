@@ -113,12 +113,13 @@
     {%- for column in columns | sort(attribute='name') -%}
         {%- do hashed.append(relation_alias ~ '.' ~ column.quoted) -%}
     {%- endfor -%}
-    {{ return([
+    {%- set order = [
         relation_alias ~ '._streamkap_source_ts_ms',
         relation_alias ~ '._streamkap_offset',
         relation_alias ~ '._streamkap_ts_ms',
-        'hash(' ~ hashed | join(', ') ~ ')',
-    ]) }}
+    ] -%}
+    {#- Without columns, the order stops at the ingestion time. -#}
+    {{ return(order + (['hash(' ~ hashed | join(', ') ~ ')'] if hashed else [])) }}
 {% endmacro %}
 
 
