@@ -60,6 +60,7 @@ if SCRIPTS not in sys.path:  # imported from elsewhere than scripts/
     sys.path.insert(0, SCRIPTS)
 
 import freshness_state  # noqa: E402
+from cli_types import non_negative_float, non_negative_int, positive_float  # noqa: E402
 from hightouch import DEFAULT_BASE_URL, DONE_STATUSES, HightouchClient, HightouchError, RetryPolicy  # noqa: E402
 from hightouch import log as client_log  # noqa: E402
 
@@ -152,41 +153,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                           "passes DIR as --state, and saves a change log's freshness once every model "
                           "reading it succeeded; the first run builds everything")
     api = parser.add_argument_group("Hightouch")
-    api.add_argument("--sync-timeout", type=_positive_float, default=3600.0, metavar="SECONDS",
+    api.add_argument("--sync-timeout", type=positive_float, default=3600.0, metavar="SECONDS",
                      help="seconds to wait for a sync run to finish, from its trigger; the run goes on in "
                           "Hightouch but counts as failed here (default: %(default)g)")
-    api.add_argument("--poll-interval", type=_positive_float, default=10.0, metavar="SECONDS",
+    api.add_argument("--poll-interval", type=positive_float, default=10.0, metavar="SECONDS",
                      help="seconds between two reads of a run's status (default: %(default)g)")
-    api.add_argument("--http-timeout", type=_positive_float, default=30.0, metavar="SECONDS",
+    api.add_argument("--http-timeout", type=positive_float, default=30.0, metavar="SECONDS",
                      help="seconds each HTTP call may take (default: %(default)g)")
-    api.add_argument("--retries", type=_non_negative_int, default=5, metavar="N",
+    api.add_argument("--retries", type=non_negative_int, default=5, metavar="N",
                      help="retries of a call answered 429 or 5xx, or that failed to connect or timed out "
                           "(default: %(default)s)")
-    api.add_argument("--retry-backoff", type=_non_negative_float, default=2.0, metavar="SECONDS",
+    api.add_argument("--retry-backoff", type=non_negative_float, default=2.0, metavar="SECONDS",
                      help="seconds before the first retry, doubling for each next one; a 429's Retry-After "
                           "wins; waits are capped at 60 s (default: %(default)g)")
     return parser.parse_args(argv)
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
 
 
 def dbt_flags(args: argparse.Namespace) -> list[str]:

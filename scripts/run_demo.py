@@ -31,6 +31,7 @@ from dbt.cli.main import dbtRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run_and_sync  # noqa: E402
+from cli_types import non_negative_int, positive_float, positive_int  # noqa: E402
 from hightouch_stub import HightouchStub  # noqa: E402
 from magento_cdc.simulator import MagentoSimulator, default_start, write_batch  # noqa: E402
 
@@ -185,16 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--db", type=Path, default=Path(DEFAULT_DB),
                         help="DuckDB warehouse file (default: $DBT_DUCKDB_PATH, else %(default)s)")
-    parser.add_argument("--cycles", type=int, default=6, help="micro-batches to land and build (default: 6)")
+    parser.add_argument("--cycles", type=non_negative_int, default=6, help="micro-batches to land and build (default: 6)")
     parser.add_argument("--seed", type=int, default=42, help="simulator seed (default: 42)")
-    parser.add_argument("--scale", type=float, default=1.0, help="simulator scale (default: 1)")
-    parser.add_argument("--batch-minutes", type=int, default=5, help="simulated minutes per cycle (default: 5)")
-    parser.add_argument("--preview-rows", type=int, default=3, help="mart rows shown per sync (default: 3)")
-    parser.add_argument("--cadence", type=float, metavar="SECONDS",
+    parser.add_argument("--scale", type=positive_float, default=1.0, help="simulator scale (default: 1)")
+    parser.add_argument("--batch-minutes", type=positive_int, default=5, help="simulated minutes per cycle (default: 5)")
+    parser.add_argument("--preview-rows", type=non_negative_int, default=3, help="mart rows shown per sync (default: 3)")
+    parser.add_argument("--cadence", type=positive_float, metavar="SECONDS",
                         help="run as a scheduler: a cycle every SECONDS, the CRM job and its Hightouch syncs")
     args = parser.parse_args(argv)
-    if args.cycles < 0 or args.scale <= 0 or args.batch_minutes <= 0 or (args.cadence or 1) <= 0:
-        parser.error("--cycles must be 0 or more; --scale, --batch-minutes and --cadence above 0")
 
     db = args.db.resolve()
     db.parent.mkdir(parents=True, exist_ok=True)

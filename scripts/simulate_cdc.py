@@ -24,6 +24,7 @@ SCRIPTS = str(Path(__file__).resolve().parent)
 if SCRIPTS not in sys.path:  # imported from elsewhere than scripts/
     sys.path.insert(0, SCRIPTS)
 
+from cli_types import non_negative_int, positive_float, positive_int  # noqa: E402
 from magento_cdc.schema import TABLES  # noqa: E402
 from magento_cdc.simulator import DEMO_BATCHES, MagentoSimulator, default_start, write_batch  # noqa: E402
 
@@ -42,12 +43,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--schema", type=_identifier, default="streamkap",
                         help="landing schema (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
-    parser.add_argument("--scale", type=_positive_float, default=1.0,
+    parser.add_argument("--scale", type=positive_float, default=1.0,
                         help="multiplies customers, products and activity; 1 gives about 16,000 snapshot "
                              "events and 800 per batch (default: %(default)s)")
-    parser.add_argument("--batches", type=_non_negative_int, default=DEMO_BATCHES,
+    parser.add_argument("--batches", type=non_negative_int, default=DEMO_BATCHES,
                         help="micro-batches after the initial load (default: %(default)s)")
-    parser.add_argument("--batch-minutes", type=_positive_int, default=5,
+    parser.add_argument("--batch-minutes", type=positive_int, default=5,
                         help="simulated minutes per batch (default: %(default)s)")
     parser.add_argument("--start", type=_timestamp,
                         help="when the shop starts streaming, ISO 8601, UTC unless an offset is given "
@@ -61,27 +62,6 @@ def _identifier(text: str) -> str:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
         raise argparse.ArgumentTypeError(f"must be a plain SQL identifier, got {text!r}")
     return text
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
 
 
 def _timestamp(text: str) -> datetime:
