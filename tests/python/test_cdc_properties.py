@@ -89,7 +89,7 @@ actions = st.lists(
         st.tuples(st.just("delete"), st.sampled_from(KEYS)),
         st.tuples(st.just("change_key"), st.sampled_from(KEYS), st.sampled_from(KEYS)),
         st.tuples(st.just("replay"), st.integers(1, 6)),
-        st.tuples(st.just("stale"), st.integers(0, 10**6)),
+        st.tuples(st.just("stale"), st.integers(0, 10**6), st.booleans()),
         st.tuples(st.just("batch"),),
         st.tuples(st.just("pause"),),  # a quiet spell longer than the lookback
     ),
@@ -137,9 +137,11 @@ def play(draw_actions: list[tuple], draw: st.DrawFn) -> list[list[dict[str, Any]
             batches[-1].extend(log.replay(action[1], draw(st.integers(1, 5))))
         elif kind == "stale" and log.events:
             # Any old event arrives again, out of order, maybe long after its key was
-            # updated or deleted: it must change nothing.
+            # updated or deleted: it must change nothing. Half the time, of a deleted key.
+            deleted = [e for e in log.events if (e["entity_id"], e["store_id"]) not in log.rows]
+            pool = deleted if action[2] and deleted else log.events
             log.ts += draw(st.integers(1, 20)) * 1000
-            stale = {**log.events[action[1] % len(log.events)], "_streamkap_ts_ms": log.ts}
+            stale = {**pool[action[1] % len(pool)], "_streamkap_ts_ms": log.ts}
             log.events.append(stale)
             batches[-1].append(stale)
         elif kind == "pause":
