@@ -34,7 +34,7 @@ COMPARED = ["entity_id", "store_id", "name", "_streamkap_source_ts_ms", "_stream
 
 WORKDIR = Path(tempfile.mkdtemp(prefix="cdc_properties_"))
 
-settings.register_profile("ci", max_examples=25, deadline=None,
+settings.register_profile("ci", max_examples=50, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile("thorough", max_examples=300, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
