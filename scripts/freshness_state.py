@@ -59,11 +59,16 @@ def save(current: dict[str, Any], state_dir: Path, manifest: Manifest, statuses:
     merged = copy.deepcopy(current)
     kept = []
     for entry in merged["results"]:
-        readers = [c for c in manifest.child_map.get(entry["unique_id"], []) if c.startswith("model.")]
+        readers = source_readers(manifest, entry["unique_id"])
         consumed = readers and all(statuses.get(model) == "success" for model in readers)
         kept.append(entry if consumed or entry["unique_id"] not in previous else previous[entry["unique_id"]])
     merged["results"] = kept
     (state_dir / SOURCES_JSON).write_text(json.dumps(merged))
+
+
+def source_readers(manifest: Manifest, source_id: str) -> list[str]:
+    """The models that read a source directly: its current-state models."""
+    return [child for child in manifest.child_map.get(source_id, []) if child.startswith("model.")]
 
 
 def _results(path: Path) -> list[dict[str, Any]]:

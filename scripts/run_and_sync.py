@@ -379,7 +379,7 @@ def print_plan(manifest: Manifest, args: argparse.Namespace, selected: set[str],
 
 def print_changes(manifest: Manifest, selected: set[str]) -> None:
     """Which current-state models this run rebuilds, and which it skips for want of new events."""
-    readers = {m for source in manifest.sources for m in manifest.child_map.get(source, []) if m.startswith("model.")}
+    readers = {m for source in manifest.sources for m in freshness_state.source_readers(manifest, source)}
     upstream = set(selected).union(*(ancestors(manifest, node) for node in selected))
     rebuilt = sorted(_name(m) for m in readers & selected)
     skipped = sorted(_name(m) for m in (readers & upstream) - selected)
