@@ -1,23 +1,29 @@
-{# Current state of one Streamkap change log: the latest event of each key. #}
+{# A current-state model: one line per Magento table, e.g.
+     {{ cdc_current_state('magento', 'sales_order', unique_key='entity_id') }}
+   The folder's `cdc_current_state` materialization plans and applies each run; this
+   macro declares the model and renders the SQL of a rebuild from the whole change log,
+   which is what `dbt compile` shows. #}
 {% macro cdc_current_state(source_name, table_name, unique_key, lookback_minutes=none) %}
     {%- set key_names = cdc_key_names(unique_key, source_name ~ '.' ~ table_name) -%}
     {%- set lookback_minutes = cdc_lookback_minutes(lookback_minutes) -%}
     {#- Magento's table name as the relation name: legacy SQL repoints by schema only. -#}
-    {{- config(unique_key=key_names, alias=table_name) -}}
+    {{- config(unique_key=key_names, alias=table_name,
+               cdc_change_log={'source_name': source_name, 'table_name': table_name},
+               cdc_lookback_minutes=lookback_minutes) -}}
     {%- set change_log = source(source_name, table_name) -%}
-    {%- set window_start = cdc_window_start(this, lookback_minutes) if execute and is_incremental() else none -%}
-    {{- cdc_latest_events(change_log, key_names, window_start) -}}
+    {%- if not execute or model.config.materialized == 'cdc_current_state' and flags.WHICH in ('run', 'build', 'retry') -%}
+        {#- Parsing needs only the config and source() calls. A run renders its SQL in the
+            materialization, from the columns it plans with: no second look-up here. -#}
+        {{- return('select 1 as rendered_by_the_cdc_current_state_materialization') -}}
+    {%- endif -%}
+    {{- cdc_latest_events(change_log, key_names, cdc_change_log_columns(change_log, key_names)) -}}
 {%- endmacro %}
 
 
 {# The latest event of each key among the events ingested from `window_start` on
-   (epoch ms; none reads the whole change log), with __deleted as a boolean. #}
-{% macro cdc_latest_events(change_log, key_names, window_start=none) %}
-    {%- if not execute -%}
-        {#- Parsing needs only the config and source() calls; the SQL needs the warehouse. -#}
-        {{- return('select 1 as parsing') -}}
-    {%- endif -%}
-    {%- set columns = cdc_change_log_columns(change_log, key_names) -%}
+   (epoch ms; none reads the whole change log), with __deleted as a boolean.
+   `columns` are the change log's columns (dbt Column objects). #}
+{% macro cdc_latest_events(change_log, key_names, columns, window_start=none) %}
     {%- set key_columns = cdc_pick_columns(columns, key_names) -%}
     {%- set payload = columns | reject('in', cdc_pick_columns(columns, ['__deleted'])) | list -%}
     {%- set placeable -%}

@@ -46,31 +46,9 @@
 {% endmacro %}
 
 
-{# The change log's columns, after checking it has the Streamkap columns and the key. #}
+{# The change log's columns as the warehouse describes them, checked. #}
 {% macro cdc_change_log_columns(change_log, key_names) %}
-    {%- set columns = adapter.get_columns_in_relation(change_log) -%}
-    {%- if columns | length == 0 -%}
-        {{ exceptions.raise_compiler_error(
-            "cdc_current_state: change log " ~ change_log ~ " does not exist or has no columns.") }}
-    {%- endif -%}
-    {%- set present = columns | map(attribute='name') | map('lower') | list -%}
-    {%- set missing = [] -%}
-    {%- for name in ['_streamkap_source_ts_ms', '_streamkap_ts_ms', '_streamkap_offset', '__deleted'] -%}
-        {%- if name not in present %}{% do missing.append(name) %}{% endif -%}
-    {%- endfor -%}
-    {%- if missing -%}
-        {{ exceptions.raise_compiler_error(
-            "cdc_current_state: change log " ~ change_log ~ " lacks the Streamkap column(s) "
-            ~ missing | join(', ') ~ ".") }}
-    {%- endif -%}
-    {%- for name in key_names -%}
-        {%- if name | lower not in present -%}
-            {{ exceptions.raise_compiler_error(
-                "cdc_current_state: unique_key column '" ~ name ~ "' is not a column of "
-                ~ change_log ~ ".") }}
-        {%- endif -%}
-    {%- endfor -%}
-    {{ return(columns) }}
+    {{ return(cdc_checked_columns(adapter.get_columns_in_relation(change_log), key_names, change_log)) }}
 {% endmacro %}
 
 
@@ -89,18 +67,6 @@
 {% macro cdc_is_deleted(column) -%}
     coalesce(lower(cast({{ column }} as varchar)) = 'true', false)
 {%- endmacro %}
-
-
-{# Where an incremental run starts reading: the newest applied event minus the lookback.
-   None when the target is empty, so the whole change log is read. #}
-{% macro cdc_window_start(target, lookback_minutes) %}
-    {%- set result = run_query("select max(_streamkap_ts_ms) from " ~ target) -%}
-    {%- set newest = result.columns[0].values()[0] -%}
-    {%- if newest is none -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {{ return((newest | int) - ((lookback_minutes * 60000) | int)) }}
-{% endmacro %}
 
 
 {# The total order of events of one key, most significant first: commit time, offset,

@@ -35,6 +35,11 @@ def run_dbt(args: list[str], project_dir: Path, *, expect_success: bool = True) 
     return result
 
 
+def data_test_results(result: dbtRunnerResult) -> list[Any]:
+    """The results of data tests, without those of the project's on-run-start hooks."""
+    return [r for r in result.result if r.node.resource_type == "test"]
+
+
 def dbt_errors(result: dbtRunnerResult) -> str:
     """Every error message of a dbt invocation, as one string."""
     messages = [str(result.exception or "")]

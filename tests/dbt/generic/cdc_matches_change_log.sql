@@ -11,7 +11,8 @@
     {%- endset %}
 
 with replayed as (
-    {{ cdc_latest_events(source(source_name, table_name), key_names) | indent(4) }}
+    {%- set change_log = source(source_name, table_name) %}
+    {{ cdc_latest_events(change_log, key_names, cdc_change_log_columns(change_log, key_names) if execute else []) | indent(4) }}
 ),
 
 current_state as (

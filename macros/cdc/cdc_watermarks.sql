@@ -1,0 +1,140 @@
+{# Watermarks: per current-state table, how far its change log has been applied.
+   They live in one small table beside the current-state tables, so neither the
+   window of a run nor the question "did anything land?" depends on which rows the
+   current state still holds (deletes remove rows; they must not move the window). #}
+
+{% macro cdc_watermarks_relation(relation) %}
+    {{ return(api.Relation.create(database=relation.database, schema=relation.schema,
+                                  identifier='cdc_watermarks', type='table')) }}
+{% endmacro %}
+
+
+{# on-run-start: the watermarks table of every schema holding current-state models. #}
+{% macro cdc_create_watermarks() %}
+    {%- if not execute -%}{{ return('') }}{%- endif -%}
+    {%- set schemas = {} -%}
+    {%- for node in graph.nodes.values()
+            if node.resource_type == 'model' and node.config.materialized == 'cdc_current_state' -%}
+        {%- do schemas.update({(node.database ~ '.' ~ node.schema): node}) -%}
+    {%- endfor -%}
+    {%- for node in schemas.values() -%}
+        {%- set watermarks = cdc_watermarks_relation(api.Relation.create(database=node.database, schema=node.schema)) %}
+create schema if not exists {{ watermarks.without_identifier() }};
+create table if not exists {{ watermarks }} (
+    table_name varchar,
+    applied_through_ms bigint,
+    landed_rows bigint,
+    applied_at timestamp
+);
+    {%- endfor -%}
+{% endmacro %}
+
+
+{# One statement telling a run what it needs: the change log's columns, the current
+   state's columns (when it exists), the watermark, and how many rows the change log
+   holds now (from table metadata, never a scan). Returns a dict. #}
+{% macro cdc_plan(change_log, target, watermarks, existing) %}
+    {%- set sql -%}
+        select 'change_log' as part, column_name as name, ordinal_position as position, cast(null as bigint) as value
+        from {{ cdc_columns_metadata(change_log) }}
+        {%- if existing %}
+        union all
+        select 'current_state', column_name, ordinal_position, null
+        from {{ cdc_columns_metadata(target) }}
+        union all
+        select 'applied_through_ms', null, null, applied_through_ms from {{ watermarks }}
+        where table_name = '{{ target.identifier }}'
+        union all
+        select 'applied_landed_rows', null, null, landed_rows from {{ watermarks }}
+        where table_name = '{{ target.identifier }}'
+        {%- endif %}
+        union all
+        select 'landed_rows', null, null, ({{ cdc_row_count_metadata(change_log) }})
+    {%- endset -%}
+    {%- set rows = run_query(sql).rows -%}
+    {%- set plan = {'change_log': [], 'current_state': [], 'applied_through_ms': none,
+                    'applied_landed_rows': none, 'landed_rows': none} -%}
+    {%- for row in rows | selectattr('position') | sort(attribute='position') -%}
+        {%- do plan[row['part']].append(api.Column.create(row['name'], 'unknown')) -%}
+    {%- endfor -%}
+    {%- for row in rows | rejectattr('position') | selectattr('value', 'ne', none) -%}
+        {%- do plan.update({row['part']: row['value'] | int}) -%}
+    {%- endfor -%}
+    {{ return(plan) }}
+{% endmacro %}
+
+
+{# A relation's columns, from the engine's metadata (column_name, ordinal_position). #}
+{% macro cdc_columns_metadata(relation) %}
+    {{- return(adapter.dispatch('cdc_columns_metadata')(relation)) -}}
+{% endmacro %}
+
+{% macro default__cdc_columns_metadata(relation) -%}
+    (select column_name, ordinal_position from information_schema.columns
+     where table_catalog = '{{ relation.database }}' and table_schema = '{{ relation.schema }}'
+       and table_name = '{{ relation.identifier }}')
+{%- endmacro %}
+
+{% macro snowflake__cdc_columns_metadata(relation) -%}
+    {#- Unquoted identifiers are stored upper-case. -#}
+    (select column_name, ordinal_position from {{ relation.database }}.information_schema.columns
+     where table_schema = '{{ cdc_metadata_name(relation, 'schema') }}'
+       and table_name = '{{ cdc_metadata_name(relation, 'identifier') }}')
+{%- endmacro %}
+
+
+{# The number of rows of a table, from metadata: a change log only grows, so a new
+   count means new events, whatever their timestamps say. #}
+{% macro cdc_row_count_metadata(relation) %}
+    {{- return(adapter.dispatch('cdc_row_count_metadata')(relation)) -}}
+{% endmacro %}
+
+{% macro default__cdc_row_count_metadata(relation) -%}
+    select estimated_size from duckdb_tables()
+    where database_name = '{{ relation.database }}' and schema_name = '{{ relation.schema }}'
+      and table_name = '{{ relation.identifier }}'
+{%- endmacro %}
+
+{% macro snowflake__cdc_row_count_metadata(relation) -%}
+    select row_count from {{ relation.database }}.information_schema.tables
+    where table_schema = '{{ cdc_metadata_name(relation, 'schema') }}'
+      and table_name = '{{ cdc_metadata_name(relation, 'identifier') }}'
+{%- endmacro %}
+
+
+{# How Snowflake's metadata spells a part of a relation's name: as written when
+   quoted, else upper-case. #}
+{% macro cdc_metadata_name(relation, part) %}
+    {%- set name = {'schema': relation.schema, 'identifier': relation.identifier}[part] -%}
+    {%- set quoted = {'schema': relation.quote_policy.schema, 'identifier': relation.quote_policy.identifier}[part] -%}
+    {{- return(name if quoted else name | upper) -}}
+{% endmacro %}
+
+
+{# Records a run: the change log is applied through its newest event (read from the
+   window only), and counted `landed_rows` rows when the run began, so rows landing
+   meanwhile make the next run apply them. #}
+{% macro cdc_record_watermark(watermarks, target, change_log, window_start, landed_rows) %}
+    {%- call statement('cdc_record_watermark') -%}
+        merge into {{ watermarks }} as watermark
+        using (
+            select
+                '{{ target.identifier }}' as table_name,
+                (
+                    select max(_streamkap_ts_ms) from {{ change_log }}
+                    {%- if window_start is not none %}
+                    where _streamkap_ts_ms >= {{ window_start }}
+                    {%- endif %}
+                ) as applied_through_ms,
+                cast({{ landed_rows if landed_rows is not none else 'null' }} as bigint) as landed_rows,
+                {{ current_utc_timestamp() }} as applied_at
+        ) as applied
+            on watermark.table_name = applied.table_name
+        when matched then update set
+            applied_through_ms = coalesce(applied.applied_through_ms, watermark.applied_through_ms),
+            landed_rows = applied.landed_rows,
+            applied_at = applied.applied_at
+        when not matched then insert (table_name, applied_through_ms, landed_rows, applied_at)
+            values (applied.table_name, applied.applied_through_ms, applied.landed_rows, applied.applied_at)
+    {%- endcall -%}
+{% endmacro %}
