@@ -59,7 +59,7 @@ SCRIPTS = str(Path(__file__).resolve().parent)
 if SCRIPTS not in sys.path:  # imported from elsewhere than scripts/
     sys.path.insert(0, SCRIPTS)
 
-import freshness_state  # noqa: E402
+import change_check  # noqa: E402
 from cli_types import non_negative_float, non_negative_int, positive_float  # noqa: E402
 from hightouch import DEFAULT_BASE_URL, DONE_STATUSES, HightouchClient, HightouchError, RetryPolicy  # noqa: E402
 from hightouch import log as client_log  # noqa: E402
@@ -147,11 +147,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     dbt.add_argument("--vars", metavar="YAML", help="YAML dict of project variables, as for dbt --vars")
     dbt.add_argument("--state", metavar="DIR",
                      help="artifacts of a previous run, for selectors using state: or source_status: methods")
-    dbt.add_argument("--state-dir", metavar="DIR", type=Path,
-                     help="keep the source freshness consumed by each run here, for selectors using "
-                          "source_status:fresher (crm_realtime_changed): runs `dbt source freshness` first, "
-                          "passes DIR as --state, and saves a change log's freshness once every model "
-                          "reading it succeeded; the first run builds everything")
+    parser.add_argument("--only-changed", action="store_true",
+                        help="leave out of the build the current-state models whose change log received "
+                             "nothing since their last successful run (one metadata query for the whole "
+                             "fleet, against the watermarks table); a model that failed is retried")
     api = parser.add_argument_group("Hightouch")
     api.add_argument("--sync-timeout", type=positive_float, default=3600.0, metavar="SECONDS",
                      help="seconds to wait for a sync run to finish, from its trigger; the run goes on in "
@@ -244,8 +243,19 @@ def _name(unique_id: str) -> str:
     return unique_id.split(".")[2]
 
 
+def _selection_name(unique_id: str) -> str:
+    """The name dbt selects a node by: a unit test's id ends with its name, after its model's."""
+    return unique_id.split(".")[-1] if unique_id.startswith("unit_test.") else _name(unique_id)
+
+
 def run_build(manifest: Manifest, args: argparse.Namespace) -> BuildResult:
-    result = dbtRunner(manifest=manifest).invoke(["build", "--selector", args.selector, *dbt_flags(args)])
+    if getattr(args, "only", None) is not None:
+        # The selector's nodes minus the unchanged models, named one by one (dbt
+        # ignores --exclude next to --selector); tests come only as listed.
+        selection = ["--select", *sorted(map(_selection_name, args.only)), "--indirect-selection", "empty"]
+    else:
+        selection = ["--selector", args.selector]
+    result = dbtRunner(manifest=manifest).invoke(["build", *selection, *dbt_flags(args)])
     if result.exception is not None:
         print(f"dbt build failed: {result.exception}", file=sys.stderr)
     statuses: dict[str, str] = {}
@@ -377,34 +387,37 @@ def print_plan(manifest: Manifest, args: argparse.Namespace, selected: set[str],
         print(f"\nNote: HIGHTOUCH_API_KEY is not set; a real run would stop with exit code {EXIT_USAGE}.")
 
 
-def print_changes(manifest: Manifest, selected: set[str]) -> None:
+def print_changes(manifest: Manifest, selected: set[str], unchanged: set[str]) -> None:
     """Which current-state models this run rebuilds, and which it skips for want of new events."""
-    readers = {m for source in manifest.sources for m in freshness_state.source_readers(manifest, source)}
-    upstream = set(selected).union(*(ancestors(manifest, node) for node in selected))
-    rebuilt = sorted(_name(m) for m in readers & selected)
-    skipped = sorted(_name(m) for m in (readers & upstream) - selected)
-    print(f"current-state models: {len(rebuilt)} rebuilt, {len(skipped)} skipped (no new events)"
-          + (f": {', '.join(skipped)}" if skipped else ""), flush=True)
+    current_state = {m for m in selected if change_check.is_current_state_model(manifest, m)}
+    skipped = sorted(_name(m) for m in current_state & unchanged)
+    rebuilt = len(current_state) - len(skipped)
+    listed = ", ".join(skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else "")
+    print(f"current-state models: {rebuilt} with new events, {len(skipped)} skipped (nothing new)"
+          + (f": {listed}" if skipped else ""), flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    freshness = None
-    if args.state_dir is not None:
-        freshness = freshness_state.measure(dbt_flags(args), args.project_dir, args.state_dir)
-        args.state = str(args.state_dir)
     manifest = parse_project(args)
     selected = selected_nodes(manifest, args)
+    if args.only_changed:
+        try:
+            unchanged = change_check.unchanged_models(manifest, dbt_flags(args))
+        except change_check.ChangeCheckError as error:
+            raise DbtError(str(error)) from error
+        print_changes(manifest, selected, unchanged)
+        selected -= unchanged
+        args.only = selected
     targets = sync_targets(manifest, selected)
-    if freshness is not None:
-        print_changes(manifest, selected)
     if args.dry_run:
         print_plan(manifest, args, selected, targets)
         return EXIT_OK
     client = make_client(args, len(targets)) if targets else None  # a missing key should not cost a build
 
+    if not any(_is_built(manifest, node) for node in selected):
+        print(f"Nothing to build: no model of selector {args.selector!r} has new events.")
+        return EXIT_OK
     build = run_build(manifest, args)
-    if freshness is not None:
-        freshness_state.save(freshness, args.state_dir, manifest, build.statuses)
     if client is None:
         print(f"\nNo Hightouch sync is fed by selector {args.selector!r}.")
         return EXIT_OK if build.success else EXIT_BUILD_FAILED

@@ -6,8 +6,8 @@ whole project, then for each cycle lands the next micro-batch of changes and run
 each CRM mart as Hightouch sends them to Emarsys (field id: value).
 
 With --cadence it runs as a local scheduler instead: every CADENCE seconds it lands
-the next micro-batch and runs the CRM job with run_and_sync (selector
-crm_realtime_changed: only the current-state models with new events are rebuilt),
+the next micro-batch and runs the CRM job with run_and_sync (selector crm_realtime
+with --only-changed: only the current-state models with new events are rebuilt),
 then the Hightouch syncs, against a local stand-in for Hightouch unless
 HIGHTOUCH_API_KEY is set, and prints the latency from landing to synced marts.
 """
@@ -129,9 +129,7 @@ def _plain(value: Any) -> Any:
 
 def run_scheduler(simulator: MagentoSimulator, db: Path, args: argparse.Namespace) -> bool:
     """Cycles of: land a micro-batch, run the CRM job and its syncs. True if one failed."""
-    state_dir = db.parent / "run_and_sync_state"
-    shutil.rmtree(state_dir, ignore_errors=True)
-    job = ["--selector", "crm_realtime_changed", "--state-dir", str(state_dir), "--project-dir", str(REPO),
+    job = ["--selector", "crm_realtime", "--only-changed", "--project-dir", str(REPO),
            "--profiles-dir", str(REPO), "--poll-interval", "0.5"]
     with ExitStack() as stack:
         if os.environ.get("HIGHTOUCH_API_KEY"):

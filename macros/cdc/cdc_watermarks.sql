@@ -138,3 +138,81 @@ create table if not exists {{ watermarks }} (
             values (applied.table_name, applied.applied_through_ms, applied.landed_rows, applied.applied_at)
     {%- endcall -%}
 {% endmacro %}
+
+
+{# run-operation: which current-state models have events to apply, for the whole fleet
+   in one metadata query (row counts of the change logs against the watermarks).
+   Logs one line: 'cdc_changed_models: {"changed": [...], "unchanged": [...]}' with
+   the models' unique ids. A model never applied, whose table is missing, or whose
+   change log has a row count other than at its last apply, is changed. #}
+{% macro cdc_changed_models() %}
+    {%- set models = [] -%}
+    {%- set landing_schemas = {} -%}
+    {%- set target_schemas = {} -%}
+    {%- for node in graph.nodes.values()
+            if node.resource_type == 'model' and node.config.materialized == 'cdc_current_state' -%}
+        {%- set source_ids = [] -%}
+        {%- for dependency in node.depends_on.nodes if dependency.startswith('source.') -%}
+            {%- do source_ids.append(dependency) -%}
+        {%- endfor -%}
+        {%- set source_node = graph.sources[source_ids[0]] -%}
+        {%- set landing = api.Relation.create(database=source_node.database, schema=source_node.schema,
+                                              identifier=source_node.identifier) -%}
+        {%- set target = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}
+        {%- do models.append({'id': node.unique_id, 'landing': landing, 'target': target}) -%}
+        {%- do landing_schemas.update({(landing.database ~ '.' ~ landing.schema) | lower: landing}) -%}
+        {%- do target_schemas.update({(target.database ~ '.' ~ target.schema) | lower: target}) -%}
+    {%- endfor -%}
+    {%- if not models -%}
+        {{ log('cdc_changed_models: ' ~ tojson({'changed': [], 'unchanged': []}), info=true) }}
+        {{ return('') }}
+    {%- endif -%}
+
+    {#- Schemas that do not exist yet list no tables (checked from the relation cache
+        only when a watermarks table exists, so the query never fails). -#}
+    {%- set parts = [] -%}
+    {%- for schema in (landing_schemas.values() | list) + (target_schemas.values() | list) -%}
+        {%- do parts.append("select 'table' as kind, lower(" ~ dbt.string_literal(schema.database ~ '.' ~ schema.schema)
+            ~ ") as schema_name, lower(table_name) as table_name, row_count from (" ~ cdc_schema_row_counts(schema) ~ ") as t") -%}
+    {%- endfor -%}
+    {%- for schema in target_schemas.values() -%}
+        {%- set watermarks = cdc_watermarks_relation(schema) -%}
+        {%- if adapter.get_relation(watermarks.database, watermarks.schema, watermarks.identifier) is not none -%}
+            {%- do parts.append("select 'applied', lower(" ~ dbt.string_literal(schema.database ~ '.' ~ schema.schema)
+                ~ "), lower(table_name), landed_rows from " ~ watermarks) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set rows = run_query(parts | join('\nunion all\n')).rows -%}
+
+    {%- set tables = {} -%}
+    {%- set applied = {} -%}
+    {%- for row in rows -%}
+        {%- set key = row[1] ~ '.' ~ row[2] -%}
+        {%- do (tables if row[0] == 'table' else applied).update({key: row[3]}) -%}
+    {%- endfor -%}
+    {%- set result = {'changed': [], 'unchanged': []} -%}
+    {%- for model in models -%}
+        {%- set landing_key = (model.landing.database ~ '.' ~ model.landing.schema ~ '.' ~ model.landing.identifier) | lower -%}
+        {%- set target_key = (model.target.database ~ '.' ~ model.target.schema ~ '.' ~ model.target.identifier) | lower -%}
+        {%- set landed = tables.get(landing_key) -%}
+        {%- set unchanged = target_key in tables and landed is not none and applied.get(target_key) == landed -%}
+        {%- do result[('unchanged' if unchanged else 'changed')].append(model.id) -%}
+    {%- endfor -%}
+    {{ log('cdc_changed_models: ' ~ tojson(result), info=true) }}
+{% endmacro %}
+
+
+{# The tables of a schema with their row counts, from metadata (table_name, row_count). #}
+{% macro cdc_schema_row_counts(schema_relation) %}
+    {{- return(adapter.dispatch('cdc_schema_row_counts')(schema_relation)) -}}
+{% endmacro %}
+
+{% macro default__cdc_schema_row_counts(schema_relation) -%}
+    select table_name, estimated_size as row_count from duckdb_tables()
+    where database_name = '{{ schema_relation.database }}' and schema_name = '{{ schema_relation.schema }}'
+{%- endmacro %}
+
+{% macro snowflake__cdc_schema_row_counts(schema_relation) -%}
+    select table_name, row_count from {{ schema_relation.database }}.information_schema.tables
+    where table_schema = '{{ cdc_metadata_name(schema_relation, 'schema') }}'
+{%- endmacro %}

@@ -81,6 +81,36 @@ def test_few_minute_selectors_leave_out_the_full_scan_reconciliation(project: tu
         assert any("cdc_matches_change_log" in name for name in result.result) is wanted, selector
 
 
+def selected_tests(manifest: dict, target: Path, selector: str) -> list[dict]:
+    """The data and unit tests a selector runs, as manifest entries."""
+    result = dbtRunner().invoke(["ls", "--selector", selector, "--resource-type", "test", "--resource-type",
+                                 "unit_test", "--output", "json", "--output-keys", "unique_id", "--project-dir",
+                                 str(REPO), "--profiles-dir", str(REPO), "--target-path", str(target), "--quiet"])
+    assert result.success, result.exception
+    nodes = {**manifest["nodes"], **manifest["unit_tests"]}
+    return [nodes[json.loads(line)["unique_id"]] for line in result.result]
+
+
+def test_few_minute_jobs_run_no_unit_test_and_no_test_that_grows_with_history(project: tuple[dict, Path]) -> None:
+    manifest, target = project
+    few_minute = {step.split("--selector ")[1] for name, job in yaml.safe_load(JOBS.read_text())["jobs"].items()
+                  if name != "nightly" for step in job["execute_steps"]}
+    assert few_minute == {"crm_realtime", "trading"}
+    for selector in few_minute:
+        tests = selected_tests(manifest, target, selector)
+        assert tests, f"{selector} runs no test at all"
+        assert not [t for t in tests if t["resource_type"] == "unit_test"], selector
+        for test in tests:
+            # Only tests of the marts: change logs, current-state and staging tables
+            # grow with history, and seeds are fixed inputs.
+            tested = [n for n in test["depends_on"]["nodes"] if not n.startswith("macro.")]
+            assert tested and all(manifest["nodes"][n]["original_file_path"].startswith("models/marts/")
+                                  for n in tested), (selector, test["unique_id"])
+    nightly = selected_tests(manifest, target, "nightly")
+    assert any(t["resource_type"] == "unit_test" for t in nightly)
+    assert any(t["original_file_path"].startswith("models/staging/") for t in nightly)
+
+
 def validate_jobs(path: Path) -> subprocess.CompletedProcess:
     cli = Path(sys.executable).parent / "dbt-jobs-as-code"
     return subprocess.run([str(cli), "validate", str(path), "--vars-yml", str(JOBS_VARS)],
@@ -100,8 +130,7 @@ def test_dbt_cloud_jobs_run_the_project_selectors_on_their_cadence() -> None:
     selectors = {s["name"] for s in yaml.safe_load((REPO / "selectors.yml").read_text())["selectors"]}
     crm = jobs["crm_realtime"]
     assert crm["schedule"]["cron"] == "*/5 * * * *"
-    assert crm["run_generate_sources"] is True  # source freshness, then the build
-    assert crm["execute_steps"] == ["dbt build --selector crm_realtime_changed"]
+    assert crm["execute_steps"] == ["dbt build --selector crm_realtime"]
     assert jobs["nightly"]["generate_docs"] is True
     for job in jobs.values():
         for step in job["execute_steps"]:
