@@ -18,7 +18,6 @@ import argparse
 import io
 import json
 import os
-import shutil
 import sys
 import time
 from contextlib import ExitStack, contextmanager, redirect_stdout
