@@ -54,11 +54,16 @@ create table if not exists {{ watermarks }} (
     {%- set rows = run_query(sql).rows -%}
     {%- set plan = {'change_log': [], 'current_state': [], 'applied_through_ms': none,
                     'applied_landed_rows': none, 'landed_rows': none} -%}
-    {%- for row in rows | selectattr('position') | sort(attribute='position') -%}
-        {%- do plan[row['part']].append(api.Column.create(row['name'], 'unknown')) -%}
+    {#- By position: Snowflake upper-cases the names of result columns. -#}
+    {%- set column_rows = [] -%}
+    {%- for row in rows if row[2] is not none -%}
+        {%- do column_rows.append(row) -%}
     {%- endfor -%}
-    {%- for row in rows | rejectattr('position') | selectattr('value', 'ne', none) -%}
-        {%- do plan.update({row['part']: row['value'] | int}) -%}
+    {%- for row in column_rows | sort(attribute=2) -%}
+        {%- do plan[row[0]].append(api.Column.create(row[1], 'unknown')) -%}
+    {%- endfor -%}
+    {%- for row in rows if row[2] is none and row[3] is not none -%}
+        {%- do plan.update({row[0]: row[3] | int}) -%}
     {%- endfor -%}
     {{ return(plan) }}
 {% endmacro %}
