@@ -36,8 +36,11 @@ docs: $(BIN)/dbt
 	$(BIN)/dbt docs generate
 	$(BIN)/dbt docs serve --port 8080
 
+# make bench: the single-table benchmark, then the fleet benchmark (1000 models);
+# make bench FLEET=n: only the fleet benchmark, with n models.
 bench: $(BIN)/dbt
-	$(BIN)/python scripts/bench.py
+	$(if $(FLEET),,$(BIN)/python scripts/bench.py)
+	$(BIN)/python scripts/bench_fleet.py $(if $(FLEET),--fleet $(FLEET))
 
 clean:
 	rm -rf target logs dbt_packages warehouse .pytest_cache
