@@ -6,6 +6,9 @@ and the conclusions are ratios between figures taken side by side:
 1. Cost follows the delta: an incremental run over a change log ten times longer
    takes about as long (ratio near 1), while a full refresh grows with the log.
 2. The incremental run against a full refresh of the same log.
+3. A queue-like table (every key inserted, then deleted, as Magento's cron_schedule
+   or its message queues): its current state stays nearly empty, and an incremental
+   run still costs the same at a log ten times longer.
 
 Each case is a current-state model built by the project's own macros and
 dbt_project.yml in a temporary project, on a DuckDB file.
@@ -46,8 +49,12 @@ def make_project(root: Path) -> Path:
     return root / "bench.duckdb"
 
 
-def land(db: Path, first: int, count: int) -> None:
-    """Appends `count` order events, one a second from event number `first` on."""
+def land(db: Path, first: int, count: int, queue: bool = False) -> None:
+    """Appends `count` order events, one a second from event number `first` on.
+
+    With `queue`, event i concerns key i // 2 and every second event deletes it."""
+    key = "i // 2" if queue else f"(i * 7919) % {KEYS}"
+    deleted = "i % 2 = 1" if queue else "i % 97 = 0"
     with duckdb.connect(str(db)) as con:
         con.execute("create schema if not exists streamkap")
         con.execute("""
@@ -60,10 +67,10 @@ def land(db: Path, first: int, count: int) -> None:
         con.execute(f"""
             insert into streamkap.sales_order
             select
-                (i * 7919) % {KEYS}, 'processing', 'processing', (i % 500) + 0.99,
+                {key}, 'processing', 'processing', (i % 500) + 0.99,
                 'customer' || (i % {KEYS}) || '@example.com', timestamp '2026-01-01' + to_seconds(i),
                 1767225600000 + i * 1000, 1767225600000 + i * 1000 + 700, i,
-                case when i % 97 = 0 then 'true' else 'false' end
+                case when {deleted} then 'true' else 'false' end
             from range({first}, {first + count}) as r(i)
         """)
 
@@ -77,15 +84,15 @@ def timed_run(root: Path, *extra: str) -> float:
     return elapsed
 
 
-def measure(history: int, repeats: int, work: Path) -> tuple[float, float]:
+def measure(history: int, repeats: int, work: Path, queue: bool = False) -> tuple[float, float]:
     """Median seconds of an incremental run (BATCH new events) and of a full refresh."""
-    root = work / f"history_{history}"
+    root = work / f"{'queue' if queue else 'orders'}_{history}"
     db = make_project(root)
-    land(db, 0, history)
+    land(db, 0, history, queue)
     timed_run(root)
     incremental = []
     for n in range(repeats):
-        land(db, history + n * BATCH, BATCH)
+        land(db, history + n * BATCH, BATCH, queue)
         incremental.append(timed_run(root))
     full = [timed_run(root, "--full-refresh") for _ in range(max(1, repeats // 2))]
     return statistics.median(incremental), statistics.median(full)
@@ -112,6 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nlog {large // small}x longer: incremental run {inc_large / inc_small:.2f}x, "
           f"full refresh {full_large / full_small:.2f}x  (medians of {args.repeats} runs; "
           f"{BATCH:,} new events per incremental run)")
+
+    with tempfile.TemporaryDirectory(prefix="cdc_bench_") as tmp:
+        queue = []
+        for history in (args.history, args.history * 10):
+            print(f"measuring a queue-like change log of {history:,} events, every row deleted...", flush=True)
+            queue.append(measure(history, args.repeats, Path(tmp), queue=True)[0])
+    print(f"queue-like table, log 10x longer: incremental run {queue[1] / queue[0]:.2f}x "
+          f"({queue[0]:.2f}s vs {queue[1]:.2f}s, medians of {args.repeats} runs)")
     return 0
 
 

@@ -80,7 +80,7 @@ def current_state(db: Path, since_ts_ms: int) -> CurrentState:
     with duckdb.connect(str(db)) as con:
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables "
-            "where table_schema like '%magento' and table_type = 'BASE TABLE'"
+            "where table_schema like '%magento' and table_type = 'BASE TABLE' and table_name <> 'cdc_watermarks'"
         ).fetchall()
         union = " union all ".join(
             f'select count(*) as n, max(_streamkap_ts_ms) as newest, '
