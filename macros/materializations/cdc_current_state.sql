@@ -51,6 +51,9 @@
 
     {{ adapter.commit() }}
     {{ run_hooks(post_hooks, inside_transaction=False) }}
+    {#- Both send statements only when the model configures grants or persist_docs. -#}
+    {%- do apply_grants(target, config.get('grants'), should_revoke=should_revoke(existing, full_refresh_mode=full_refresh)) -%}
+    {%- do persist_docs(target, model) -%}
     {{ return({'relations': [target]}) }}
 {% endmaterialization %}
 
