@@ -25,11 +25,13 @@ test: $(BIN)/dbt
 	$(MAKE) lint
 
 # The dbt templater compiles the project, and current-state models read their
-# change log's columns: lint against a small simulated warehouse.
+# change log's columns: lint against a small simulated warehouse. The scaffold's
+# --check fails when the sources or models are behind the landing schema.
 LINT_DB := target/lint/warehouse.duckdb
 lint: $(BIN)/dbt
 	$(BIN)/python scripts/simulate_cdc.py --db $(LINT_DB) --batches 0 --replace > /dev/null
 	DBT_DUCKDB_PATH=$(LINT_DB) $(BIN)/sqlfluff lint models analyses
+	DBT_DUCKDB_PATH=$(LINT_DB) $(BIN)/python scripts/scaffold_cdc.py --check
 
 # The dbt docs site of the local warehouse (run `make demo` first), on http://localhost:8080.
 docs: $(BIN)/dbt
