@@ -1,14 +1,38 @@
 """Magento 2 tables replicated by Streamkap, as they land in the warehouse.
 
-Column names, primary keys and types follow Magento 2's db_schema.xml files (a
-subset of the columns: the ones reports and CRM feeds read). Every landing table
-adds Streamkap's metadata columns after Magento's own.
+Every landing table carries Magento 2's complete column set for its table, in
+Magento's order, then Streamkap's metadata columns. The columns are Magento's own
+facts, kept in `magento_columns.json` (merged from the db_schema.xml files of every
+module that declares a column of the table, e.g. sales_order from Magento_Sales,
+Magento_GiftMessage and Magento_Paypal). This module only reads that file, so it
+also loads on its own (tests/python/snowflake loads it by path).
+
+Landing types are the ones Streamkap's Debezium-based MySQL connector gives each
+MySQL type, spelled for DuckDB (all are valid Snowflake types too):
+
+    tinyint, boolean, smallint            -> smallint
+    smallint unsigned, mediumint          -> integer
+    int                                   -> integer
+    int unsigned, bigint                  -> bigint
+    decimal(p,s)                          -> decimal(p,s)
+    float, double                         -> double
+    char, varchar, text, json, blobs      -> varchar
+    date                                  -> date
+    datetime, timestamp                   -> timestamp
+
+An unsigned type widens to the next signed one so that every MySQL value fits.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+COLUMNS_FILE = Path(__file__).resolve().with_name("magento_columns.json")
 
 STREAMKAP_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_streamkap_source_ts_ms", "bigint"),
@@ -17,12 +41,87 @@ STREAMKAP_COLUMNS: tuple[tuple[str, str], ...] = (
     ("__deleted", "varchar"),
 )
 
+_INTEGERS = {
+    # MySQL type: (landing type when signed, when unsigned)
+    "boolean": ("smallint", "smallint"),
+    "tinyint": ("smallint", "smallint"),
+    "smallint": ("smallint", "integer"),
+    "mediumint": ("integer", "integer"),
+    "int": ("integer", "bigint"),
+    "bigint": ("bigint", "bigint"),
+}
+_TEXTS = {"char", "varchar", "text", "mediumtext", "longtext", "json",
+          "binary", "varbinary", "blob", "mediumblob", "longblob"}
+_TIMESTAMPS = {"datetime", "timestamp"}
+
+
+@dataclass(frozen=True)
+class MagentoColumn:
+    """One column as Magento declares it (see `magento_columns.json`)."""
+
+    name: str
+    type: str
+    length: int | None
+    precision: int | None
+    scale: int | None
+    unsigned: bool
+    nullable: bool
+    default: str | None
+    identity: bool
+    module: str
+
+    @property
+    def landing_type(self) -> str:
+        """The column's DuckDB type in the landing table (see the module docstring)."""
+        if self.type in _INTEGERS:
+            return _INTEGERS[self.type][self.unsigned]
+        if self.type == "decimal":
+            return f"decimal({self.precision},{self.scale})"
+        if self.type in ("float", "double", "real"):
+            return "double"
+        if self.type in _TEXTS:
+            return "varchar"
+        if self.type == "date":
+            return "date"
+        if self.type in _TIMESTAMPS:
+            return "timestamp"
+        raise ValueError(f"no landing type for MySQL type {self.type!r} of column {self.name}")
+
+    @property
+    def initial_value(self) -> Any:
+        """What a new row holds until the shop sets it: Magento's declared default,
+        else NULL, else (NOT NULL without a default) a plain value of the type.
+        CURRENT_TIMESTAMP defaults stay None here: the shop always sets those
+        columns (created_at, updated_at) itself."""
+        if self.identity or self.default == "CURRENT_TIMESTAMP":
+            return None
+        if self.default is not None and self.default != "NULL":  # Magento spells SQL NULL "NULL"
+            return _typed(self.landing_type, self.default)
+        if self.nullable:
+            return None
+        return _typed(self.landing_type, None)
+
+
+def _typed(landing_type: str, text: str | None) -> Any:
+    """`text` (a declared default) as a value of `landing_type`; None gives the
+    type's plain value (0, '', the epoch)."""
+    if landing_type in ("smallint", "integer", "bigint"):
+        return int(text or 0)
+    if landing_type.startswith("decimal") or landing_type == "double":
+        return Decimal(text or 0)
+    if landing_type == "date":
+        return date.fromisoformat(text) if text else date(1970, 1, 1)
+    if landing_type == "timestamp":
+        return datetime.fromisoformat(text) if text else datetime(1970, 1, 1)
+    return text or ""
+
 
 @dataclass(frozen=True)
 class Table:
     name: str
     primary_key: str
     columns: tuple[tuple[str, str], ...]
+    magento_columns: tuple[MagentoColumn, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def column_names(self) -> list[str]:
@@ -33,98 +132,32 @@ class Table:
         return f"create table if not exists {schema}.{self.name} (\n    {cols}\n)"
 
 
-def _table(name: str, primary_key: str, columns: str) -> Table:
-    # Split on the commas between columns, not those inside decimal(p,s).
-    parts = re.split(r",(?![^()]*\))", columns)
-    parsed = tuple(tuple(part.split(None, 1)) for part in parts if part.strip())
-    return Table(name, primary_key, parsed)  # type: ignore[arg-type]
+def load_tables(path: Path = COLUMNS_FILE) -> dict[str, Table]:
+    """The landing tables described by the column file at `path`, in its order."""
+    spec = json.loads(path.read_text(encoding="utf-8"))
+    fields = spec["fields"]
+    tables = {}
+    for name, table in spec["tables"].items():
+        columns = tuple(MagentoColumn(**dict(zip(fields, column))) for column in table["columns"])
+        (primary_key,) = table["primary_key"]  # every landing table has a one-column key
+        tables[name] = Table(name, primary_key, tuple((c.name, c.landing_type) for c in columns), columns)
+    return tables
 
 
-TABLES: dict[str, Table] = {
-    t.name: t
-    for t in (
-        _table("store_website", "website_id", """
-            website_id integer, code varchar, name varchar, sort_order integer,
-            default_group_id integer, is_default smallint"""),
-        _table("store", "store_id", """
-            store_id integer, code varchar, website_id integer, group_id integer,
-            name varchar, sort_order integer, is_active smallint"""),
-        _table("customer_group", "customer_group_id", """
-            customer_group_id integer, customer_group_code varchar, tax_class_id integer"""),
-        _table("customer_entity", "entity_id", """
-            entity_id integer, website_id integer, email varchar, group_id integer,
-            store_id integer, created_at timestamp, updated_at timestamp, is_active smallint,
-            created_in varchar, prefix varchar, firstname varchar, middlename varchar,
-            lastname varchar, suffix varchar, dob date, gender integer,
-            default_billing integer, default_shipping integer"""),
-        _table("customer_address_entity", "entity_id", """
-            entity_id integer, increment_id varchar, parent_id integer,
-            created_at timestamp, updated_at timestamp, is_active smallint, city varchar,
-            company varchar, country_id varchar, firstname varchar, lastname varchar,
-            postcode varchar, region varchar, street varchar, telephone varchar"""),
-        _table("newsletter_subscriber", "subscriber_id", """
-            subscriber_id integer, store_id integer, change_status_at timestamp,
-            customer_id integer, subscriber_email varchar, subscriber_status integer,
-            subscriber_confirm_code varchar"""),
-        _table("eav_attribute", "attribute_id", """
-            attribute_id integer, entity_type_id integer, attribute_code varchar,
-            backend_type varchar, frontend_input varchar, frontend_label varchar,
-            is_required smallint"""),
-        _table("catalog_product_entity", "entity_id", """
-            entity_id integer, attribute_set_id integer, type_id varchar, sku varchar,
-            has_options smallint, required_options smallint, created_at timestamp,
-            updated_at timestamp"""),
-        _table("catalog_product_entity_varchar", "value_id", """
-            value_id integer, attribute_id integer, store_id integer, entity_id integer,
-            value varchar"""),
-        _table("catalog_product_entity_decimal", "value_id", """
-            value_id integer, attribute_id integer, store_id integer, entity_id integer,
-            value decimal(20,6)"""),
-        _table("catalog_product_entity_int", "value_id", """
-            value_id integer, attribute_id integer, store_id integer, entity_id integer,
-            value integer"""),
-        _table("cataloginventory_stock_item", "item_id", """
-            item_id integer, product_id integer, stock_id integer, qty decimal(12,4),
-            min_qty decimal(12,4), is_in_stock smallint, backorders smallint,
-            low_stock_date timestamp, website_id integer"""),
-        _table("quote", "entity_id", """
-            entity_id integer, store_id integer, created_at timestamp, updated_at timestamp,
-            converted_at timestamp, is_active smallint, items_count integer,
-            items_qty decimal(12,4), base_currency_code varchar, base_grand_total decimal(20,4),
-            base_subtotal decimal(20,4), customer_id integer, customer_email varchar,
-            customer_firstname varchar, customer_lastname varchar, customer_group_id integer,
-            customer_is_guest smallint, reserved_order_id varchar"""),
-        _table("quote_item", "item_id", """
-            item_id integer, quote_id integer, created_at timestamp, updated_at timestamp,
-            product_id integer, store_id integer, parent_item_id integer, sku varchar,
-            name varchar, product_type varchar, qty decimal(12,4), price decimal(20,4),
-            base_price decimal(20,4), row_total decimal(20,4), base_row_total decimal(20,4)"""),
-        _table("sales_order", "entity_id", """
-            entity_id integer, increment_id varchar, state varchar, status varchar,
-            store_id integer, customer_id integer, customer_email varchar,
-            customer_firstname varchar, customer_lastname varchar, customer_group_id integer,
-            customer_is_guest smallint, quote_id integer, base_currency_code varchar,
-            base_grand_total decimal(20,4), base_subtotal decimal(20,4),
-            base_discount_amount decimal(20,4), base_shipping_amount decimal(20,4),
-            base_tax_amount decimal(20,4), base_total_paid decimal(20,4),
-            base_total_refunded decimal(20,4), total_qty_ordered decimal(12,4),
-            created_at timestamp, updated_at timestamp"""),
-        _table("sales_order_item", "item_id", """
-            item_id integer, order_id integer, parent_item_id integer, quote_item_id integer,
-            store_id integer, created_at timestamp, updated_at timestamp, product_id integer,
-            product_type varchar, sku varchar, name varchar, qty_ordered decimal(12,4),
-            qty_refunded decimal(12,4), qty_canceled decimal(12,4), base_price decimal(20,4),
-            base_row_total decimal(20,4), base_discount_amount decimal(20,4),
-            base_tax_amount decimal(20,4), base_amount_refunded decimal(20,4)"""),
-        _table("sales_order_address", "entity_id", """
-            entity_id integer, parent_id integer, customer_address_id integer,
-            address_type varchar, email varchar, firstname varchar, lastname varchar,
-            street varchar, city varchar, region varchar, postcode varchar,
-            country_id varchar, telephone varchar"""),
-        _table("sales_order_payment", "entity_id", """
-            entity_id integer, parent_id integer, method varchar,
-            base_amount_ordered decimal(20,4), base_amount_paid decimal(20,4),
-            base_amount_refunded decimal(20,4), base_shipping_amount decimal(20,4),
-            last_trans_id varchar"""),
-    )
+TABLES: dict[str, Table] = load_tables()
+
+ROW_DEFAULTS: dict[str, dict[str, Any]] = {
+    name: {column.name: column.initial_value for column in table.magento_columns}
+    for name, table in TABLES.items()
 }
+"""Per table, a new row as Magento inserts it before the shop sets any column."""
+
+
+def new_row(table: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A row of `table` with every Magento column, in the landing table's order:
+    the defaults, then `fields` (which must all be columns of the table)."""
+    defaults = ROW_DEFAULTS[table]
+    row = defaults | fields
+    if len(row) != len(defaults):
+        raise KeyError(f"not columns of {table}: {sorted(fields.keys() - defaults.keys())}")
+    return row
