@@ -83,24 +83,34 @@ replayed as (
 
 ),
 
+replay_horizon as (
+
+    {#- No row at all when nothing is replayed, so the lookup below reads nothing (a
+        NULL bound would still scan the history). An hour of margin for clock skew. #}
+    select min(_streamkap_source_ts_ms) - 3600000 as since
+    from replayed
+    having count(*) > 0
+
+),
+
 superseded as (
 
-    {#- Usually empty, and then nothing is read. A newer event was ingested after the
-        replayed one was committed (an hour of margin for clock skew). #}
+    {#- A newer event of a replayed key was ingested before the window. #}
     select distinct
         {%- for column in key_columns %}
         replayed.{{ column.quoted }}{{ ',' if not loop.last }}
         {%- endfor %}
 
-    from replayed
+    from replay_horizon
     inner join {{ change_log }} as history
+        on history._streamkap_ts_ms >= replay_horizon.since
+    inner join replayed
         on {% for column in key_columns -%}
             history.{{ column.quoted }} = replayed.{{ column.quoted }}
             {%- if not loop.last %} and {% endif %}
         {%- endfor %}
     where
         history._streamkap_ts_ms < {{ window_start }}
-        and history._streamkap_ts_ms >= (select min(_streamkap_source_ts_ms) - 3600000 from replayed)
         and {{ cdc_is_newer('history', 'replayed', []) }}
 
 )

@@ -369,12 +369,6 @@ def cycles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return result
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the MERGE of a current-state model scans the change log's history in its replay lookup (the superseded CTE "
-    "of cdc_latest_events) even when no event is replayed: the lookup's lower bound, "
-    "_streamkap_ts_ms >= (select min(_streamkap_source_ts_ms) - 3600000 from replayed), is a scalar subquery, "
-    "which DuckDB joins (nested loop) to a scan of the log pruned only by the upper bound < window start, so "
-    "base_magento__sales_order's lookup reads history rows every cycle, more the longer the history"))
 def test_landing_rows_read_per_cycle_follow_new_events_not_history(cycles) -> None:
     short, long = cycles["warehouses"]["short"], cycles["warehouses"]["long"]
     (_, a), (_, b) = cycles["short"], cycles["long"]
