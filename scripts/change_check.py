@@ -1,11 +1,13 @@
 """Which current-state models have events to apply: one question for the whole fleet.
 
 The few-minute job builds only the current-state models whose change log grew since
-their last successful run. `dbt run-operation cdc_changed_models` answers for every
-model at once, with one metadata query (each change log's row count against the
-count recorded in the watermarks table when its model last ran), so the cost of the
-check does not grow with the number of models or the length of the logs. A model
-that failed recorded nothing, so it counts as changed on the next run.
+their last successful run. `dbt run-operation cdc_fleet_status` answers for every
+model at once from the engine's metadata: the row count of every table of the
+landing and current-state schemas, then the row count each change log had when its
+model last ran (the watermarks table). Two queries, whatever the number of models
+or the length of the logs. A change log is append-only, so another count means new
+events. A model that failed recorded nothing, so it counts as changed on the next
+run; so do a model never run and one whose table is missing.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from dbt.cli.main import dbtRunner
 from dbt.contracts.graph.manifest import Manifest
 
-MACRO = "cdc_changed_models"
+MACRO = "cdc_fleet_status"
 MARKER = f"{MACRO}: "
 MATERIALIZATION = "cdc_current_state"
 
@@ -30,17 +32,45 @@ def is_current_state_model(manifest: Manifest, unique_id: str) -> bool:
     return node is not None and node.resource_type == "model" and node.config.materialized == MATERIALIZATION
 
 
+def _schema(database: str | None, schema: str) -> str:
+    return f"{database}.{schema}".lower()
+
+
 def unchanged_models(manifest: Manifest, dbt_flags: list[str]) -> set[str]:
     """Unique ids of the current-state models with nothing new to apply."""
+    models: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {}  # id -> (change log, table)
+    schemas: dict[str, dict[str, str]] = {}
+    targets: dict[str, dict[str, str]] = {}
+    for unique_id, node in manifest.nodes.items():
+        if not is_current_state_model(manifest, unique_id):
+            continue
+        source = next((manifest.sources[d] for d in node.depends_on.nodes if d.startswith("source.")), None)
+        if source is None:
+            continue
+        landing, target = _schema(source.database, source.schema), _schema(node.database, node.schema)
+        models[unique_id] = ((landing, source.identifier.lower()), (target, (node.alias or node.name).lower()))
+        schemas.setdefault(landing, {"database": source.database, "schema": source.schema})
+        targets.setdefault(target, {"database": node.database, "schema": node.schema})
+    if not models:
+        return set()
+    status = _fleet_status(manifest, dbt_flags, list({**schemas, **targets}.values()), list(targets.values()))
+    rows = {(schema, table): count for schema, table, count in status["tables"]}
+    applied = {(schema, table): count for schema, table, count in status["applied"]}
+    return {unique_id for unique_id, (change_log, table) in models.items()
+            if table in rows and rows.get(change_log) is not None and applied.get(table) == rows[change_log]}
+
+
+def _fleet_status(manifest: Manifest, dbt_flags: list[str], schemas: list[dict[str, str]],
+                  target_schemas: list[dict[str, str]]) -> dict[str, Any]:
     messages: list[str] = []
 
     def capture(event: Any) -> None:
         if event.info.name == "JinjaLogInfo" and event.info.msg.startswith(MARKER):
             messages.append(event.info.msg[len(MARKER):])
 
+    arguments = json.dumps({"schemas": schemas, "target_schemas": target_schemas})
     result = dbtRunner(manifest=manifest, callbacks=[capture]).invoke(
-        ["run-operation", MACRO, "--quiet", *dbt_flags])
+        ["run-operation", MACRO, "--args", arguments, "--quiet", *dbt_flags])
     if not result.success or not messages:
         raise ChangeCheckError(f"could not find which change logs have new events: {result.exception or 'no answer'}")
-    answer = json.loads(messages[-1])
-    return set(answer["unchanged"])
+    return json.loads(messages[-1])

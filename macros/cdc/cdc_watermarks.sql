@@ -145,65 +145,32 @@ create table if not exists {{ watermarks }} (
 {% endmacro %}
 
 
-{# run-operation: which current-state models have events to apply, for the whole fleet
-   in one metadata query (row counts of the change logs against the watermarks).
-   Logs one line: 'cdc_changed_models: {"changed": [...], "unchanged": [...]}' with
-   the models' unique ids. A model never applied, whose table is missing, or whose
-   change log has a row count other than at its last apply, is changed. #}
-{% macro cdc_changed_models() %}
-    {%- set models = [] -%}
-    {%- set landing_schemas = {} -%}
-    {%- set target_schemas = {} -%}
-    {%- for node in graph.nodes.values()
-            if node.resource_type == 'model' and node.config.materialized == 'cdc_current_state' -%}
-        {%- set source_ids = [] -%}
-        {%- for dependency in node.depends_on.nodes if dependency.startswith('source.') -%}
-            {%- do source_ids.append(dependency) -%}
-        {%- endfor -%}
-        {%- set source_node = graph.sources[source_ids[0]] -%}
-        {%- set landing = api.Relation.create(database=source_node.database, schema=source_node.schema,
-                                              identifier=source_node.identifier) -%}
-        {%- set target = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}
-        {%- do models.append({'id': node.unique_id, 'landing': landing, 'target': target}) -%}
-        {%- do landing_schemas.update({(landing.database ~ '.' ~ landing.schema) | lower: landing}) -%}
-        {%- do target_schemas.update({(target.database ~ '.' ~ target.schema) | lower: target}) -%}
-    {%- endfor -%}
-    {%- if not models -%}
-        {{ log('cdc_changed_models: ' ~ tojson({'changed': [], 'unchanged': []}), info=true) }}
-        {{ return('') }}
-    {%- endif -%}
-
-    {#- Schemas that do not exist yet list no tables (checked from the relation cache
-        only when a watermarks table exists, so the query never fails). -#}
+{# run-operation for the project's runner (scripts/change_check.py), which decides
+   from the answer which current-state models have events to apply. Two metadata
+   queries for the whole fleet, however many tables: the tables of the given schemas
+   with their row counts, then the watermarks of the target schemas that have them.
+   Logs one line: 'cdc_fleet_status: {"tables": [[schema, table, rows], ...],
+   "applied": [[schema, table, landed_rows], ...]}', names lower-cased, schemas as
+   'database.schema'. #}
+{% macro cdc_fleet_status(schemas, target_schemas) %}
     {%- set parts = [] -%}
-    {%- for schema in (landing_schemas.values() | list) + (target_schemas.values() | list) -%}
-        {%- do parts.append("select 'table' as kind, lower(" ~ dbt.string_literal(schema.database ~ '.' ~ schema.schema)
-            ~ ") as schema_name, lower(table_name) as table_name, row_count from (" ~ cdc_schema_row_counts(schema) ~ ") as t") -%}
+    {%- for schema in schemas -%}
+        {%- set relation = api.Relation.create(database=schema['database'], schema=schema['schema']) -%}
+        {%- do parts.append("select lower(" ~ dbt.string_literal(schema['database'] ~ '.' ~ schema['schema'])
+            ~ "), lower(table_name), row_count from (" ~ cdc_schema_row_counts(relation) ~ ") as t") -%}
     {%- endfor -%}
-    {%- for schema in target_schemas.values() -%}
-        {%- set watermarks = cdc_watermarks_relation(schema) -%}
-        {%- if adapter.get_relation(watermarks.database, watermarks.schema, watermarks.identifier) is not none -%}
-            {%- do parts.append("select 'applied', lower(" ~ dbt.string_literal(schema.database ~ '.' ~ schema.schema)
+    {%- set tables = run_query(parts | join('\nunion all\n')).rows | map('list') | list -%}
+    {%- set parts = [] -%}
+    {%- for schema in target_schemas -%}
+        {%- set key = (schema['database'] ~ '.' ~ schema['schema']) | lower -%}
+        {%- if tables | selectattr(0, 'equalto', key) | selectattr(1, 'equalto', 'cdc_watermarks') | list -%}
+            {%- set watermarks = cdc_watermarks_relation(api.Relation.create(database=schema['database'], schema=schema['schema'])) -%}
+            {%- do parts.append("select lower(" ~ dbt.string_literal(schema['database'] ~ '.' ~ schema['schema'])
                 ~ "), lower(table_name), landed_rows from " ~ watermarks) -%}
         {%- endif -%}
     {%- endfor -%}
-    {%- set rows = run_query(parts | join('\nunion all\n')).rows -%}
-
-    {%- set tables = {} -%}
-    {%- set applied = {} -%}
-    {%- for row in rows -%}
-        {%- set key = row[1] ~ '.' ~ row[2] -%}
-        {%- do (tables if row[0] == 'table' else applied).update({key: row[3]}) -%}
-    {%- endfor -%}
-    {%- set result = {'changed': [], 'unchanged': []} -%}
-    {%- for model in models -%}
-        {%- set landing_key = (model.landing.database ~ '.' ~ model.landing.schema ~ '.' ~ model.landing.identifier) | lower -%}
-        {%- set target_key = (model.target.database ~ '.' ~ model.target.schema ~ '.' ~ model.target.identifier) | lower -%}
-        {%- set landed = tables.get(landing_key) -%}
-        {%- set unchanged = target_key in tables and landed is not none and applied.get(target_key) == landed -%}
-        {%- do result[('unchanged' if unchanged else 'changed')].append(model.id) -%}
-    {%- endfor -%}
-    {{ log('cdc_changed_models: ' ~ tojson(result), info=true) }}
+    {%- set applied = run_query(parts | join('\nunion all\n')).rows | map('list') | list if parts else [] -%}
+    {{ log('cdc_fleet_status: ' ~ tojson({'tables': tables, 'applied': applied}), info=true) }}
 {% endmacro %}
 
 
