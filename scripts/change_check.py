@@ -70,7 +70,7 @@ def _fleet_status(manifest: Manifest, dbt_flags: list[str], schemas: list[dict[s
 
     arguments = json.dumps({"schemas": schemas, "target_schemas": target_schemas})
     result = dbtRunner(manifest=manifest, callbacks=[capture]).invoke(
-        ["run-operation", MACRO, "--args", arguments, "--quiet", *dbt_flags])
+        ["run-operation", MACRO, "--args", arguments, "--quiet", "--no-write-json", *dbt_flags])
     if not result.success or not messages:
         raise ChangeCheckError(f"could not find which change logs have new events: {result.exception or 'no answer'}")
     return json.loads(messages[-1])

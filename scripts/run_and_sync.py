@@ -180,7 +180,9 @@ def dbt_flags(args: argparse.Namespace) -> list[str]:
 
 def parse_project(args: argparse.Namespace) -> Manifest:
     """Parses the project once; ls and build reuse the manifest."""
-    result = dbtRunner().invoke(["parse", "--quiet", *dbt_flags(args)])
+    # The manifest stays in memory for ls and build; writing it (megabytes for a
+    # large fleet) would be most of the parse's time. The build writes its own.
+    result = dbtRunner().invoke(["parse", "--quiet", "--no-write-json", *dbt_flags(args)])
     if not result.success or not isinstance(result.result, Manifest):
         raise DbtError(f"dbt could not parse the project: {result.exception or 'see the errors above'}")
     return result.result
