@@ -36,8 +36,8 @@ def _schema(database: str | None, schema: str) -> str:
     return f"{database}.{schema}".lower()
 
 
-def unchanged_models(manifest: Manifest, dbt_flags: list[str]) -> set[str]:
-    """Unique ids of the current-state models with nothing new to apply."""
+def unchanged_models(manifest: Manifest, dbt_flags: list[str], callbacks: list[Any] | None = None) -> set[str]:
+    """Unique ids of the current-state models with nothing new to apply (`callbacks` also get dbt's events)."""
     models: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {}  # id -> (change log, table)
     schemas: dict[str, dict[str, str]] = {}
     targets: dict[str, dict[str, str]] = {}
@@ -53,7 +53,8 @@ def unchanged_models(manifest: Manifest, dbt_flags: list[str]) -> set[str]:
         targets.setdefault(target, {"database": node.database, "schema": node.schema})
     if not models:
         return set()
-    status = _fleet_status(manifest, dbt_flags, list({**schemas, **targets}.values()), list(targets.values()))
+    status = _fleet_status(manifest, dbt_flags, list({**schemas, **targets}.values()), list(targets.values()),
+                           callbacks or [])
     rows = {(schema, table): count for schema, table, count in status["tables"]}
     applied = {(schema, table): count for schema, table, count in status["applied"]}
     return {unique_id for unique_id, (change_log, table) in models.items()
@@ -61,7 +62,7 @@ def unchanged_models(manifest: Manifest, dbt_flags: list[str]) -> set[str]:
 
 
 def _fleet_status(manifest: Manifest, dbt_flags: list[str], schemas: list[dict[str, str]],
-                  target_schemas: list[dict[str, str]]) -> dict[str, Any]:
+                  target_schemas: list[dict[str, str]], callbacks: list[Any]) -> dict[str, Any]:
     messages: list[str] = []
 
     def capture(event: Any) -> None:
@@ -69,7 +70,7 @@ def _fleet_status(manifest: Manifest, dbt_flags: list[str], schemas: list[dict[s
             messages.append(event.info.msg[len(MARKER):])
 
     arguments = json.dumps({"schemas": schemas, "target_schemas": target_schemas})
-    result = dbtRunner(manifest=manifest, callbacks=[capture]).invoke(
+    result = dbtRunner(manifest=manifest, callbacks=[capture, *callbacks]).invoke(
         ["run-operation", MACRO, "--args", arguments, "--quiet", "--no-write-json", *dbt_flags])
     if not result.success or not messages:
         raise ChangeCheckError(f"could not find which change logs have new events: {result.exception or 'no answer'}")
