@@ -328,6 +328,17 @@ def test_composite_keys(cdc_project: CdcProject) -> None:
 
 # 11. Cost follows the delta: an incremental run reads only the new events.
 
+def merge_rows_scanned(project: CdcProject) -> int:
+    """Rows the last run's MERGE reads, sent again (a no-op by then) under DuckDB's profiler."""
+    merge = next((project.root / "target/run").rglob("base_magento__widget.sql")).read_text()
+    profile = project.root / "profile.json"
+    with project.connect() as con:
+        con.execute(f"pragma enable_profiling='json'; pragma profiling_output='{profile}'")
+        con.execute(merge).fetchall()
+        con.execute("pragma disable_profiling")
+    return json.loads(profile.read_text())["query"]["total_rows_scanned"]
+
+
 def test_incremental_run_reads_only_the_window(widget: CdcProject) -> None:
     history = 1_500_000  # 17 days of old events, one a second: a dozen DuckDB row groups
     with widget.connect() as con:
@@ -338,27 +349,8 @@ def test_incremental_run_reads_only_the_window(widget: CdcProject) -> None:
     widget.dbt("run")
     apply(widget, *(ev(k, "new", src=history + 60 + k) for k in range(10)))
 
-    # The MERGE the run sent, sent again (a no-op now) under DuckDB's profiler.
-    merge = next((widget.root / "target/run").rglob("base_magento__widget.sql")).read_text()
-    profile = widget.root / "profile.json"
-    with widget.connect() as con:
-        con.execute(f"pragma enable_profiling='json'; pragma profiling_output='{profile}'")
-        con.execute(merge).fetchall()
-        con.execute("pragma disable_profiling")
-    query = json.loads(profile.read_text())["query"]
-    assert query["total_rows_scanned"] < history / 5, query  # one or two row groups, not all
+    assert merge_rows_scanned(widget) < history / 5  # one or two row groups, not all
     assert state(widget)[3] == "new"
-
-
-def merge_rows_scanned(project: CdcProject) -> int:
-    """Rows the last run's MERGE reads, sent again (a no-op by then) under DuckDB's profiler."""
-    merge = next((project.root / "target/run").rglob("base_magento__widget.sql")).read_text()
-    profile = project.root / "profile.json"
-    with project.connect() as con:
-        con.execute(f"pragma enable_profiling='json'; pragma profiling_output='{profile}'")
-        con.execute(merge).fetchall()
-        con.execute("pragma disable_profiling")
-    return json.loads(profile.read_text())["query"]["total_rows_scanned"]
 
 
 def test_a_queue_like_table_whose_rows_are_all_deleted_reads_only_the_new_events(widget: CdcProject) -> None:
