@@ -240,6 +240,13 @@ def _is_built(manifest: Manifest, unique_id: str) -> bool:
             and node.config.materialized != "ephemeral")
 
 
+def _target_path(args: argparse.Namespace) -> Path:
+    """Where dbt writes its artifacts: DBT_TARGET_PATH, else the project's target/ folder."""
+    if os.environ.get("DBT_TARGET_PATH"):
+        return Path(os.environ["DBT_TARGET_PATH"])
+    return Path(args.project_dir or os.environ.get("DBT_PROJECT_DIR") or ".") / "target"
+
+
 def _name(unique_id: str) -> str:
     """'model.pkg.orders' -> 'orders'."""
     return unique_id.split(".")[2]
@@ -257,9 +264,15 @@ def run_build(manifest: Manifest, args: argparse.Namespace) -> BuildResult:
         selection = ["--select", *sorted(map(_selection_name, args.only)), "--indirect-selection", "empty"]
     else:
         selection = ["--selector", args.selector]
-    result = dbtRunner(manifest=manifest).invoke(["build", *selection, *dbt_flags(args)])
+    # Writing the whole manifest would cost a large fleet about a second a cycle:
+    # only run_results.json is written, here.
+    result = dbtRunner(manifest=manifest).invoke(["build", *selection, "--no-write-json", *dbt_flags(args)])
     if result.exception is not None:
         print(f"dbt build failed: {result.exception}", file=sys.stderr)
+    if hasattr(result.result, "write"):
+        target = _target_path(args)
+        target.mkdir(parents=True, exist_ok=True)
+        result.result.write(str(target / "run_results.json"))
     statuses: dict[str, str] = {}
     failed_tests: list[tuple[str, str, frozenset[str]]] = []
     for node_result in getattr(result.result, "results", None) or []:
