@@ -38,10 +38,11 @@ docs: $(BIN)/dbt
 	$(BIN)/dbt docs generate
 	$(BIN)/dbt docs serve --port 8080
 
-# make bench: the single-table benchmark, then the fleet benchmark (1000 models);
-# make bench FLEET=n: only the fleet benchmark, with n models.
+# make bench: the single-table benchmark, the CRM job against its earlier definition,
+# then the fleet benchmark (1000 models); make bench FLEET=n: only the fleet, n models.
 bench: $(BIN)/dbt
 	$(if $(FLEET),,$(BIN)/python scripts/bench.py)
+	$(if $(FLEET),,$(BIN)/python scripts/bench_crm_cycle.py)
 	$(BIN)/python scripts/bench_fleet.py $(if $(FLEET),--fleet $(FLEET))
 
 clean:
