@@ -149,7 +149,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                      help="artifacts of a previous run, for selectors using state: or source_status: methods")
     parser.add_argument("--only-changed", action="store_true",
                         help="leave out of the build the current-state models whose change log received "
-                             "nothing since their last successful run (one metadata query for the whole "
+                             "nothing since their last successful run (two metadata queries for the whole "
                              "fleet, against the watermarks table); a model that failed is retried")
     api = parser.add_argument_group("Hightouch")
     api.add_argument("--sync-timeout", type=positive_float, default=3600.0, metavar="SECONDS",
@@ -181,7 +181,7 @@ def dbt_flags(args: argparse.Namespace) -> list[str]:
 def parse_project(args: argparse.Namespace) -> Manifest:
     """Parses the project once; ls and build reuse the manifest."""
     # The manifest stays in memory for ls and build; writing it (megabytes for a
-    # large fleet) would be most of the parse's time. The build writes its own.
+    # large fleet) would be most of the parse's time.
     result = dbtRunner().invoke(["parse", "--quiet", "--no-write-json", *dbt_flags(args)])
     if not result.success or not isinstance(result.result, Manifest):
         raise DbtError(f"dbt could not parse the project: {result.exception or 'see the errors above'}")
@@ -257,11 +257,12 @@ def _selection_name(unique_id: str) -> str:
     return unique_id.split(".")[-1] if unique_id.startswith("unit_test.") else _name(unique_id)
 
 
-def run_build(manifest: Manifest, args: argparse.Namespace) -> BuildResult:
-    if getattr(args, "only", None) is not None:
+def run_build(manifest: Manifest, args: argparse.Namespace, only: set[str] | None = None) -> BuildResult:
+    """dbt build of the selector or, given `only`, of exactly those nodes."""
+    if only is not None:
         # The selector's nodes minus the unchanged models, named one by one (dbt
         # ignores --exclude next to --selector); tests come only as listed.
-        selection = ["--select", *sorted(map(_selection_name, args.only)), "--indirect-selection", "empty"]
+        selection = ["--select", *sorted(map(_selection_name, only)), "--indirect-selection", "empty"]
     else:
         selection = ["--selector", args.selector]
     # Writing the whole manifest would cost a large fleet about a second a cycle:
@@ -415,24 +416,27 @@ def print_changes(manifest: Manifest, selected: set[str], unchanged: set[str]) -
 def run(args: argparse.Namespace) -> int:
     manifest = parse_project(args)
     selected = selected_nodes(manifest, args)
+    only = None
     if args.only_changed:
         try:
             unchanged = change_check.unchanged_models(manifest, dbt_flags(args))
         except change_check.ChangeCheckError as error:
-            raise DbtError(str(error)) from error
-        print_changes(manifest, selected, unchanged)
-        selected -= unchanged
-        args.only = selected
+            # Never skip a model on a guess: build the whole selector.
+            print(f"warning: {error}; building every model of the selector", file=sys.stderr)
+        else:
+            print_changes(manifest, selected, unchanged)
+            selected -= unchanged
+            only = selected
     targets = sync_targets(manifest, selected)
     if args.dry_run:
         print_plan(manifest, args, selected, targets)
         return EXIT_OK
     client = make_client(args, len(targets)) if targets else None  # a missing key should not cost a build
 
-    if not any(_is_built(manifest, node) for node in selected):
+    if only is not None and not any(_is_built(manifest, node) for node in only):
         print(f"Nothing to build: no model of selector {args.selector!r} has new events.")
         return EXIT_OK
-    build = run_build(manifest, args)
+    build = run_build(manifest, args, only)
     if client is None:
         print(f"\nNo Hightouch sync is fed by selector {args.selector!r}.")
         return EXIT_OK if build.success else EXIT_BUILD_FAILED
