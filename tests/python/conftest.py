@@ -151,16 +151,12 @@ class CdcProject:
         )
 
 
-def make_cdc_project(root: Path) -> CdcProject:
-    """A project in `root` with this repository's dbt_project.yml, macros and generic tests."""
-    (root / "models/staging/magento/base").mkdir(parents=True)
-    shutil.copy(REPO / "dbt_project.yml", root / "dbt_project.yml")
-    shutil.copytree(REPO / "macros", root / "macros")
-    shutil.copytree(REPO / "tests/dbt", root / "tests/dbt")
+def write_duckdb_profile(root: Path, profile: str = "magento_warehouse") -> None:
+    """profiles.yml in `root`: one DuckDB file, root/warehouse.duckdb, on one thread."""
     (root / "profiles.yml").write_text(
         textwrap.dedent(
             f"""\
-            magento_warehouse:
+            {profile}:
               target: local
               outputs:
                 local:
@@ -171,6 +167,15 @@ def make_cdc_project(root: Path) -> CdcProject:
             """
         )
     )
+
+
+def make_cdc_project(root: Path) -> CdcProject:
+    """A project in `root` with this repository's dbt_project.yml, macros and generic tests."""
+    (root / "models/staging/magento/base").mkdir(parents=True)
+    shutil.copy(REPO / "dbt_project.yml", root / "dbt_project.yml")
+    shutil.copytree(REPO / "macros", root / "macros")
+    shutil.copytree(REPO / "tests/dbt", root / "tests/dbt")
+    write_duckdb_profile(root)
     return CdcProject(root)
 
 

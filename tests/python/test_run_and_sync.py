@@ -28,6 +28,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from conftest import write_duckdb_profile
+
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 if str(SCRIPTS) not in sys.path:
     sys.path.insert(0, str(SCRIPTS))
@@ -126,16 +128,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text))
-    (root / "profiles.yml").write_text(textwrap.dedent(f"""\
-        run_and_sync_fixture:
-          target: local
-          outputs:
-            local:
-              type: duckdb
-              path: "{root / 'warehouse.duckdb'}"
-              schema: main
-              threads: 1
-        """))
+    write_duckdb_profile(root, "run_and_sync_fixture")
     return root
 
 

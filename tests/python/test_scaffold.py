@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,8 @@ import duckdb
 import pytest
 import yaml
 from dbt.cli.main import dbtRunner
+
+from conftest import write_duckdb_profile
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "scaffold_cdc.py"
@@ -64,20 +65,7 @@ def make_project(root: Path, *, full: bool) -> Path:
             shutil.copy(REPO / name, root / name)
     else:
         (root / BASE).mkdir(parents=True)
-    (root / "profiles.yml").write_text(
-        textwrap.dedent(
-            f"""\
-            magento_warehouse:
-              target: local
-              outputs:
-                local:
-                  type: duckdb
-                  path: "{root / 'warehouse.duckdb'}"
-                  schema: main
-                  threads: 1
-            """
-        )
-    )
+    write_duckdb_profile(root)
     return root
 
 
