@@ -218,7 +218,7 @@ def read_statements(log: Path) -> list[Statement]:
 
 def crm_cycle(warehouse: Warehouse, stub: HightouchStub) -> list[Statement]:
     """Runs one cycle of the CRM job on the warehouse; returns the statements it sent."""
-    with dbt_env(warehouse.root, "cycle", HIGHTOUCH_API_URL=stub.url, HIGHTOUCH_API_KEY="stand-in-key") as log:
+    with dbt_env(warehouse.root, "cycle", HIGHTOUCH_API_URL=stub.url, HIGHTOUCH_API_KEY="stub") as log:
         code = run_and_sync.main(["--selector", "crm_realtime", "--only-changed", "--project-dir", str(REPO),
                                   "--profiles-dir", str(REPO), "--poll-interval", "0.1"])
     assert code == 0, f"the CRM job exited with {code}"
