@@ -36,6 +36,9 @@ STREAMKAP = "_streamkap_source_ts_ms bigint, _streamkap_ts_ms bigint, _streamkap
 
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
+sys.path.insert(0, str(REPO / "scripts"))
+from magento_cdc.schema import TABLES as SIMULATOR_TABLES  # noqa: E402  the landing tables the simulator writes
+
 _spec = importlib.util.spec_from_file_location("scaffold_cdc", SCRIPT)
 assert _spec and _spec.loader
 scaffold_cdc = importlib.util.module_from_spec(_spec)
@@ -130,22 +133,11 @@ def comments(text: str) -> list[str]:
 # --- the repository's project --------------------------------------------------------
 
 
-def simulator_tables() -> dict[str, Any]:
-    """The landing tables the simulator writes (scripts/magento_cdc/schema.py, loaded by path)."""
-    path = REPO / "scripts" / "magento_cdc" / "schema.py"
-    spec = importlib.util.spec_from_file_location("magento_cdc_schema_for_scaffold", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module.TABLES
-
-
 @pytest.fixture(scope="module")
 def simulated_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of this project over the simulator's landing tables (empty: only columns matter)."""
     project = make_project(tmp_path_factory.mktemp("scaffold") / "project", full=True)
-    land(project, *(table.ddl("streamkap") for table in simulator_tables().values()))
+    land(project, *(table.ddl("streamkap") for table in SIMULATOR_TABLES.values()))
     return project
 
 
