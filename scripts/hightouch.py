@@ -12,11 +12,15 @@ the API key.
 Triggers are not idempotent: Hightouch has no idempotency key, so a trigger
 retried after a read timeout or a 5xx may start a second run of the same sync.
 For the CRM syncs (upserts into Emarsys) a second run rewrites the same rows.
+A success answer whose body is not a JSON object (a proxy's or a web app's
+HTML page) is retried on a read, but not on a trigger, nor is a trigger
+answer without a run id: either may have started a run already.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -155,8 +159,10 @@ class HightouchClient:
         """Starts a run of the sync; returns the run's id."""
         answer = self._request("POST", f"syncs/{sync_id}/trigger", body={"fullResync": full_resync})
         run_id = answer.get("id")
-        if run_id in (None, ""):
-            raise HightouchError(f"triggering sync {sync_id}: the answer has no run id")
+        if run_id in (None, "") or isinstance(run_id, (dict, list, bool)):
+            # Not retried: the run may have started, and a second trigger would start another.
+            raise HightouchError(f"POST /api/v1/syncs/{sync_id}/trigger: the answer has no run id, so the run "
+                                 "cannot be followed; the sync may have started in Hightouch")
         return str(run_id)
 
     def get_sync_run(self, sync_id: str, run_id: str) -> SyncRun | None:
@@ -187,28 +193,28 @@ class HightouchClient:
             else:
                 status_code = response.status_code
                 if status_code < 400:
-                    return self._json(response, what)
-                if status_code != 429 and status_code < 500:
+                    answer = _json_object(response)
+                    if answer is not None:
+                        return answer
+                    content_type = self._redact(_one_line(response.headers.get("Content-Type", "none")))[:80]
+                    problem = f"HTTP {status_code} but the answer is not a JSON object (Content-Type: {content_type})"
+                    if method != "GET":
+                        # A trigger may have started a run even so: retrying could start a second one.
+                        raise HightouchError(f"{what}: {problem}; the sync may have started in Hightouch "
+                                             f"(is {self._base_url} Hightouch's API?)", status_code)
+                    # A read is safe to repeat, and a proxy's stray page is usually gone on the next try.
+                elif status_code != 429 and status_code < 500:
                     raise HightouchError(self._rejection(response, what), status_code)
-                problem = f"HTTP {status_code}{self._server_message(response)}"
-                if status_code == 429:
-                    retry_after = _retry_after(response.headers.get("Retry-After"))
+                else:
+                    problem = f"HTTP {status_code}{self._server_message(response)}"
+                    if status_code == 429:
+                        retry_after = _retry_after(response.headers.get("Retry-After"))
             if attempt == self._retry.retries:
                 raise HightouchError(f"{what}: {problem} (gave up after {attempt + 1} attempts)", status_code)
             wait = self._retry.wait(attempt, retry_after)
             attempt += 1
             log.warning("%s: %s; retry %d of %d in %.1f s", what, problem, attempt, self._retry.retries, wait)
             self._sleep(wait)
-
-    def _json(self, response: requests.Response, what: str) -> dict[str, Any]:
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict):
-            raise HightouchError(f"{what}: HTTP {response.status_code} but the answer is not a JSON object",
-                                 response.status_code)
-        return answer
 
     def _rejection(self, response: requests.Response, what: str) -> str:
         """Why Hightouch refused a request that retrying cannot fix (4xx other than 429)."""
@@ -233,6 +239,19 @@ class HightouchClient:
         return text.replace(self._api_key, "<redacted>")
 
 
+def _json_object(response: requests.Response) -> dict[str, Any] | None:
+    """The answer's JSON object, or None when the body is not one (an HTML page, a list, nothing)."""
+    try:
+        answer = response.json()
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def _counts(value: Any) -> dict[str, int] | None:
     if not isinstance(value, dict):
         return None
@@ -244,9 +263,11 @@ def _retry_after(header: str | None) -> float | None:
     if not header:
         return None
     try:
-        return float(header)
+        seconds = float(header)
     except ValueError:
         pass
+    else:
+        return seconds if math.isfinite(seconds) else None
     try:
         moment = parsedate_to_datetime(header)
     except (TypeError, ValueError):

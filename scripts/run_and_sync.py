@@ -22,38 +22,68 @@ Which syncs run:
     skip the model's children.
   - Exposures without meta.hightouch.sync_id are ignored.
 
+Overlapping runs:
+  A run holds an exclusive lock on run_and_sync.lock in dbt's target folder
+  (DBT_TARGET_PATH, else the project's target/) from start to end, --dry-run
+  included, so two runs of one checkout never overlap. A run finding the lock
+  held stops at once (exit 4) rather than waiting: the job starts every few
+  minutes, so waiting runs would pile up behind a slow one, and the next run
+  builds whatever this one would have (--only-changed goes by the watermarks
+  in the warehouse). The lock is the system's (flock): it ends with the
+  process holding it, so a killed run leaves nothing to clean up. It does not
+  reach other machines: schedule the job on one.
+  DuckDB lets one process at a time open a database file read-write. When
+  another process holds the profile's file (a DuckDB shell, a notebook, a job
+  of another checkout), the run stops before dbt opens it (exit 5).
+
 Environment:
   HIGHTOUCH_API_KEY  Hightouch API key; required when a sync would be triggered
                      (not for --dry-run). Never printed.
-  HIGHTOUCH_API_URL  API base URL (default https://api.hightouch.com).
+  HIGHTOUCH_API_URL  API base URL (default https://api.hightouch.com): http(s),
+                     a host, no credentials, query or /api/v1. Checked first,
+                     --dry-run included, before any dbt work.
 
 Exit codes:
   0  the build and every triggered sync succeeded (a sync finishing with
      warnings counts as succeeded; the summary shows it)
   1  the dbt build failed, or dbt could not parse the project or list the
      selector; syncs whose upstream models succeeded are still triggered,
-     the others are skipped
+     the others are skipped. When a sync fails too, 1 still wins: the build
+     is the first thing to fix (its failure also skips syncs); the summary
+     and a last line on stderr name the failed syncs
   2  the build succeeded but a sync failed, was cancelled or interrupted,
-     timed out (--sync-timeout), or was skipped or could not be triggered
-  3  usage or configuration error (bad arguments, unknown selector,
-     HIGHTOUCH_API_KEY missing while a sync would be triggered); nothing built
+     timed out (--sync-timeout), or was skipped, could not be triggered or
+     could no longer be read
+  3  usage or configuration error (bad arguments, unknown selector, a
+     malformed HIGHTOUCH_API_URL, HIGHTOUCH_API_KEY missing while a sync
+     would be triggered); nothing built
+  4  another run holds the lock (see above): this one stopped at once,
+     nothing built or synced
+  5  another process holds the DuckDB file: nothing built or synced
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
 import os
+import re
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, NoReturn, Sequence
+from urllib.parse import urlsplit
 
+import duckdb
 from dbt.cli.main import dbtRunner
+from dbt.config.runtime import load_profile
 from dbt.contracts.graph.manifest import Manifest
+from dbt.flags import get_flags
 
 SCRIPTS = str(Path(__file__).resolve().parent)
 if SCRIPTS not in sys.path:  # imported from elsewhere than scripts/
@@ -61,10 +91,18 @@ if SCRIPTS not in sys.path:  # imported from elsewhere than scripts/
 
 import change_check  # noqa: E402
 from cli_types import non_negative_float, non_negative_int, positive_float  # noqa: E402
-from hightouch import DEFAULT_BASE_URL, DONE_STATUSES, HightouchClient, HightouchError, RetryPolicy  # noqa: E402
+from hightouch import (  # noqa: E402
+    DEFAULT_BASE_URL,
+    DONE_STATUSES,
+    FAILED_STATUSES,
+    HightouchClient,
+    HightouchError,
+    RetryPolicy,
+)
 from hightouch import log as client_log  # noqa: E402
 
-EXIT_OK, EXIT_BUILD_FAILED, EXIT_SYNC_FAILED, EXIT_USAGE = 0, 1, 2, 3
+EXIT_OK, EXIT_BUILD_FAILED, EXIT_SYNC_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_WAREHOUSE_BUSY = 0, 1, 2, 3, 4, 5
+LOCK_FILE = "run_and_sync.lock"
 
 # Node types dbt build materializes; their results decide whether a sync runs.
 BUILT_RESOURCE_TYPES = frozenset({"model", "seed", "snapshot"})
@@ -81,6 +119,14 @@ class UsageError(Exception):
 
 class DbtError(Exception):
     """dbt could not parse the project or list the selector (exit 1)."""
+
+
+class RunLocked(Exception):
+    """Another run holds the lock (exit 4)."""
+
+
+class WarehouseBusy(Exception):
+    """Another process holds the DuckDB file (exit 5)."""
 
 
 @dataclass(frozen=True)
@@ -285,14 +331,102 @@ def run_build(manifest: Manifest, args: argparse.Namespace, only: set[str] | Non
     return BuildResult(result.success, statuses, failed_tests)
 
 
-def make_client(args: argparse.Namespace, sync_count: int) -> HightouchClient:
+def api_base_url() -> str:
+    """HIGHTOUCH_API_URL, checked; the default when unset."""
+    value = os.environ.get("HIGHTOUCH_API_URL", "").strip()
+    if not value:
+        return DEFAULT_BASE_URL
+    api_key = os.environ.get("HIGHTOUCH_API_KEY", "").strip()
+    # The value is shown to help, but a key pasted into the wrong variable must not be.
+    shown = repr(value.replace(api_key, "<redacted>") if api_key else value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError on a port that is not a number)
+    except ValueError as error:
+        raise UsageError(f"HIGHTOUCH_API_URL is not a valid URL ({error}): {shown}") from None
+    if parts.username is not None or parts.password is not None:
+        raise UsageError("HIGHTOUCH_API_URL must not contain credentials (the API key goes in "
+                         "HIGHTOUCH_API_KEY); it is not shown here")
+    problem = None
+    if parts.scheme not in ("http", "https"):
+        problem = "must start with https:// (or http://)"
+    elif not parts.hostname:
+        problem = "has no host"
+    elif re.search(r"\s", value):
+        problem = "contains spaces"
+    elif parts.query or parts.fragment:
+        problem = "must not have a query (?...) or fragment (#...)"
+    elif parts.path.rstrip("/").endswith("/api/v1"):
+        problem = "must not end with /api/v1 (the client adds it)"
+    if problem:
+        raise UsageError(f"HIGHTOUCH_API_URL {problem}, e.g. {DEFAULT_BASE_URL}; got {shown}")
+    return value
+
+
+@contextmanager
+def run_lock(path: Path, selector: str) -> Iterator[None]:
+    """Holds an exclusive lock on `path` for the run, or raises RunLocked at once."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Never deleted: a run deleting it could let the next two runs lock two different files.
+        path.touch()
+    except OSError as error:
+        raise UsageError(f"cannot create the lock file {path}: {error.strerror}") from None
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = " ".join(handle.read().split())
+            raise RunLocked(f"another run holds the lock {path}" + (f" ({holder})" if holder else "")
+                            + "; this run stops without building or syncing, the next one catches up") from None
+        handle.seek(0)
+        handle.truncate()
+        started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        handle.write(f"pid {os.getpid()}, selector {selector}, started {started}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)  # still locked here: nobody reads a finished run as the holder
+
+
+def check_duckdb_file() -> None:
+    """Raises WarehouseBusy when another process holds the profile's DuckDB file.
+
+    dbt would fail on it with a stack trace per attempt; asking DuckDB first
+    gives one message naming the file. Reads the profile as the last dbt
+    command of this run resolved it (same flags).
+    """
+    try:
+        flags = get_flags()
+        credentials = load_profile(str(flags.PROJECT_DIR), flags.VARS, flags.PROFILE, flags.TARGET).credentials
+    except Exception:  # noqa: BLE001 (dbt reports a broken profile better when it opens it)
+        return
+    path = Path(str(getattr(credentials, "path", "")))
+    if credentials.type != "duckdb" or not path.is_file():  # :memory:, MotherDuck, or not created yet
+        return
+    try:
+        duckdb.connect(str(path)).close()
+    except duckdb.IOException as error:
+        text = str(error)
+        if "lock" not in text.lower():
+            return
+        holder = re.search(r"Conflicting lock is held in (.+?) \(PID (\d+)\)", text)
+        raise WarehouseBusy(
+            f"the DuckDB file {path} is held by another process"
+            + (f" (PID {holder.group(2)}, {holder.group(1)})" if holder else f": {text}")
+            + "; DuckDB lets one process at a time write to it. Nothing was built or synced; "
+              "the next run catches up once the file is free") from None
+    except duckdb.Error:
+        return  # not a lock: dbt reports it
+
+
+def make_client(args: argparse.Namespace, sync_count: int, base_url: str) -> HightouchClient:
     api_key = os.environ.get("HIGHTOUCH_API_KEY", "").strip()
     if not api_key:
         raise UsageError(f"HIGHTOUCH_API_KEY is not set; it is needed to trigger {sync_count} Hightouch "
                          "sync(s) (--dry-run lists them without it)")
-    base_url = os.environ.get("HIGHTOUCH_API_URL", "").strip() or DEFAULT_BASE_URL
-    if not base_url.startswith(("https://", "http://")):
-        raise UsageError(f"HIGHTOUCH_API_URL must be an http(s) URL, got {base_url!r}")
     retry = RetryPolicy(retries=args.retries, backoff=args.retry_backoff)
     return HightouchClient(api_key, base_url, timeout=args.http_timeout, retry=retry)
 
@@ -350,15 +484,21 @@ def _poll(client: HightouchClient, watch: _Watch, sync_timeout: float) -> SyncOu
     try:
         run = client.get_sync_run(target.sync_id, run_id)
     except HightouchError as error:
-        return SyncOutcome(target, "error", run_id, message=f"lost track of the run: {error}")
+        return SyncOutcome(target, "error", run_id,
+                           message=f"stopped following the run, its outcome is unknown: {error}")
+    # Hightouch may list a run a little after its trigger: an empty list is not an answer yet.
     status = run.status if run is not None else "not listed yet"
     if status != watch.status:
         watch.status = status
         _progress(target, run_id, status)
     if run is not None and run.finished:
-        return SyncOutcome(target, run.status, run_id, run.rows(), _one_line(run.error or ""))
+        message = run.error or (f"the run ended {run.status} in Hightouch" if run.status in FAILED_STATUSES else "")
+        return SyncOutcome(target, run.status, run_id, run.rows(), _one_line(message))
     if time.monotonic() >= watch.deadline:
-        return SyncOutcome(target, "timeout", run_id, run.rows() if run else None,
+        if run is None:
+            return SyncOutcome(target, "timeout", run_id, None,
+                               f"Hightouch did not list the run within {sync_timeout:g} s")
+        return SyncOutcome(target, "timeout", run_id, run.rows(),
                            f"still {status} after {sync_timeout:g} s; the run goes on in Hightouch")
     return None
 
@@ -414,8 +554,16 @@ def print_changes(manifest: Manifest, selected: set[str], unchanged: set[str]) -
 
 
 def run(args: argparse.Namespace) -> int:
+    base_url = api_base_url()  # a typo in the setting should not cost a parse and a build
+    with run_lock(_target_path(args) / LOCK_FILE, args.selector):
+        return _run_locked(args, base_url)
+
+
+def _run_locked(args: argparse.Namespace, base_url: str) -> int:
     manifest = parse_project(args)
     selected = selected_nodes(manifest, args)
+    if args.only_changed or not args.dry_run:  # what opens the warehouse
+        check_duckdb_file()
     only = None
     if args.only_changed:
         try:
@@ -431,7 +579,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print_plan(manifest, args, selected, targets)
         return EXIT_OK
-    client = make_client(args, len(targets)) if targets else None  # a missing key should not cost a build
+    # A missing key should not cost a build.
+    client = make_client(args, len(targets), base_url) if targets else None
 
     if only is not None and not any(_is_built(manifest, node) for node in only):
         print(f"Nothing to build: no model of selector {args.selector!r} has new events.")
@@ -456,6 +605,11 @@ def run(args: argparse.Namespace) -> int:
     print_summary([outcomes[target.exposure] for target in targets])
 
     if not build.success:
+        failed_syncs = sorted(outcome.target.exposure for outcome in outcomes.values()
+                              if not outcome.succeeded and outcome.upstream == "success")
+        if failed_syncs:
+            print(f"error: the dbt build failed (exit code {EXIT_BUILD_FAILED}) and sync(s) fed by models that "
+                  f"succeeded failed too: {', '.join(failed_syncs)}", file=sys.stderr)
         return EXIT_BUILD_FAILED
     return EXIT_OK if all(outcome.succeeded for outcome in outcomes.values()) else EXIT_SYNC_FAILED
 
@@ -491,6 +645,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DbtError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BUILD_FAILED
+    except RunLocked as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_LOCKED
+    except WarehouseBusy as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_WAREHOUSE_BUSY
     except KeyboardInterrupt:
         print("interrupted; sync runs already triggered go on in Hightouch", file=sys.stderr)
         return 130

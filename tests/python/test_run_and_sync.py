@@ -121,9 +121,8 @@ PROJECT_FILES = {
 }
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("run_and_sync") / "project"
+def write_project(root: Path) -> Path:
+    """The fixture project in `root`, with its own DuckDB file, root/warehouse.duckdb."""
     for name, text in PROJECT_FILES.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,9 +131,14 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_project(tmp_path_factory.mktemp("run_and_sync") / "project")
+
+
 @dataclass
 class Answer:
-    """One scripted HTTP answer of the fake API."""
+    """One scripted HTTP answer of the fake API; a str body is sent as is, anything else as JSON."""
 
     status: int = 200
     body: Any = None
@@ -179,6 +183,8 @@ class FakeHightouch:
             step = runs.pop(0) if len(runs) > 1 else runs[0]
             answer = Answer(body={"data": [run_json(sync_id, step)]}) if isinstance(step, str) else step
         time.sleep(answer.delay)
+        if isinstance(answer.body, str):  # sent as is, e.g. an HTML page with its own Content-Type
+            return Response(answer.body, answer.status, answer.headers)
         return Response(json.dumps(answer.body), answer.status, answer.headers, content_type="application/json")
 
     def requests(self, method: str | None = None, sync_id: str | None = None) -> list[Request]:
