@@ -16,14 +16,17 @@
             materialization, from the columns it plans with: no second look-up here. -#}
         {{- return('select 1 as rendered_by_the_cdc_current_state_materialization') -}}
     {%- endif -%}
-    {{- cdc_latest_events(change_log, key_names, cdc_change_log_columns(change_log, key_names)) -}}
+    {{- cdc_latest_events(change_log, key_names, cdc_change_log_columns(change_log, key_names),
+                          offset_resets=cdc_offset_resets(table_name)) -}}
 {%- endmacro %}
 
 
 {# The latest event of each key among the events ingested from `window_start` on
    (epoch ms; none reads the whole change log), with __deleted as a boolean.
-   `columns` are the change log's columns (dbt Column objects). #}
-{% macro cdc_latest_events(change_log, key_names, columns, window_start=none) %}
+   `columns` are the change log's columns (dbt Column objects). `replay_margin_ms`
+   bounds how far commit times may run ahead of ingestion times (clock skew). #}
+{% macro cdc_latest_events(change_log, key_names, columns, window_start=none, replay_margin_ms=0,
+                           offset_resets=[]) %}
     {%- set key_columns = cdc_pick_columns(columns, key_names) -%}
     {%- set payload = columns | reject('in', cdc_pick_columns(columns, ['__deleted'])) | list -%}
     {%- set placeable -%}
@@ -58,7 +61,7 @@ latest as (
     select * from change_log
     qualify row_number() over (
         partition by {{ key_columns | map(attribute='quoted') | join(', ') }}
-        order by {{ cdc_event_order('change_log', columns) | join(' desc, ') }} desc
+        order by {{ cdc_event_order('change_log', columns, offset_resets) | join(' desc, ') }} desc
     ) = 1
 
 )
@@ -69,9 +72,10 @@ select * from latest
 
 replayed as (
 
-    {#- An event committed before the window is a replay or very late. A newer event
-        of its key may lie before the window, applied long ago, and its row since
-        removed by a delete: then the replay must not bring the row back. #}
+    {#- An event whose original may have been ingested before the window (a replay, a
+        redelivered old event) can be older than an event of its key applied long ago,
+        whose row a delete has since removed: then it must not bring the row back. Its
+        original was ingested at or after its commit time minus the clock skew. #}
     select
         {{ key_columns | map(attribute='quoted') | join(', ') }},
         _streamkap_source_ts_ms,
@@ -79,15 +83,16 @@ replayed as (
         _streamkap_ts_ms
 
     from latest
-    where _streamkap_source_ts_ms < {{ window_start }} and not __deleted
+    where _streamkap_source_ts_ms < {{ window_start + replay_margin_ms }} and not __deleted
 
 ),
 
 replay_horizon as (
 
     {#- No row at all when nothing is replayed, so the lookup below reads nothing (a
-        NULL bound would still scan the history). An hour of margin for clock skew. #}
-    select min(_streamkap_source_ts_ms) - 3600000 as since
+        NULL bound would still scan the history). A newer event of the key was ingested
+        after the replayed event's original, so no earlier than this. #}
+    select min(_streamkap_source_ts_ms) - {{ replay_margin_ms }} as since
     from replayed
     having count(*) > 0
 
@@ -111,7 +116,7 @@ superseded as (
         {%- endfor %}
     where
         history._streamkap_ts_ms < {{ window_start }}
-        and {{ cdc_is_newer('history', 'replayed', []) }}
+        and {{ cdc_is_newer('history', 'replayed', [], offset_resets) }}
 
 )
 

@@ -69,30 +69,69 @@
 {%- endmacro %}
 
 
-{# The total order of events of one key, most significant first: commit time, offset,
-   ingestion time, then a hash of the whole row so that even identical sequence values
-   resolve the same way in every batch split. Columns are hashed in name order so the
-   target (whose added columns come last) and the change log agree. #}
-{% macro cdc_event_order(relation_alias, columns) %}
+{# The total order of events of one key, most significant first:
+     1. the offset generation, only when the table's offsets ever restarted (see
+        cdc_offset_resets): events ingested after a restart follow all earlier ones;
+     2. `_streamkap_offset`: the order Debezium emitted the key's events in, since all
+        events of one key share a Kafka partition. It puts a change committed during a
+        snapshot after the snapshot's read, although the read carries the later source
+        time (Debezium stamps a table's reads with the time its export began);
+     3. the commit time, then the ingestion time (a redelivered copy of one event);
+     4. a hash of the whole row, so that even identical sequence values resolve the same
+        way in every batch split. Columns are hashed in name order so the target (whose
+        added columns come last) and the change log agree. #}
+{% macro cdc_event_order(relation_alias, columns, offset_resets=[]) %}
     {%- set hashed = [] -%}
     {#- Jinja's sort ignores letter case, as the warehouse does. -#}
     {%- for column in columns | sort(attribute='name') -%}
         {%- do hashed.append(relation_alias ~ '.' ~ column.quoted) -%}
     {%- endfor -%}
-    {%- set order = [
-        relation_alias ~ '._streamkap_source_ts_ms',
+    {%- set order = [] -%}
+    {%- if offset_resets -%}
+        {%- set generation = [] -%}
+        {%- for reset_ms in offset_resets -%}
+            {%- do generation.append('case when ' ~ relation_alias ~ '._streamkap_ts_ms >= ' ~ reset_ms ~ ' then 1 else 0 end') -%}
+        {%- endfor -%}
+        {%- do order.append('(' ~ generation | join(' + ') ~ ')') -%}
+    {%- endif -%}
+    {%- do order.extend([
         relation_alias ~ '._streamkap_offset',
+        relation_alias ~ '._streamkap_source_ts_ms',
         relation_alias ~ '._streamkap_ts_ms',
-    ] -%}
+    ]) -%}
     {#- Without columns, the order stops at the ingestion time. -#}
     {{ return(order + (['hash(' ~ hashed | join(', ') ~ ')'] if hashed else [])) }}
 {% endmacro %}
 
 
+{# The ingestion times (epoch ms) at which a change log's offsets restarted, from var
+   cdc_offset_resets: {<magento table>: [<epoch ms>, ...]}. Offsets restart when the
+   topic is recreated or its partition count changes; record the `_streamkap_ts_ms` of
+   the first event with the new offsets, once the old topic is drained. #}
+{% macro cdc_offset_resets(table_name) %}
+    {%- set resets = var('cdc_offset_resets', {}) -%}
+    {%- if resets is not mapping -%}
+        {{ exceptions.raise_compiler_error(
+            "var cdc_offset_resets must map Magento table names to lists of epoch ms; got " ~ resets ~ ".") }}
+    {%- endif -%}
+    {%- set listed = resets.get(table_name, []) -%}
+    {%- set checked = [] -%}
+    {%- for value in ([listed] if listed is number or listed is string else listed) -%}
+        {%- if value is boolean or not (value | string | trim).isdigit() -%}
+            {{ exceptions.raise_compiler_error(
+                "var cdc_offset_resets['" ~ table_name ~ "'] must be a list of epoch milliseconds; got '"
+                ~ value ~ "'.") }}
+        {%- endif -%}
+        {%- do checked.append(value | string | trim | int) -%}
+    {%- endfor -%}
+    {{ return(checked | sort) }}
+{% endmacro %}
+
+
 {# SQL that is true when the event `newer` comes after `older` in the order above. #}
-{% macro cdc_is_newer(newer, older, columns) %}
-    {%- set left = cdc_event_order(newer, columns) -%}
-    {%- set right = cdc_event_order(older, columns) -%}
+{% macro cdc_is_newer(newer, older, columns, offset_resets=[]) %}
+    {%- set left = cdc_event_order(newer, columns, offset_resets) -%}
+    {%- set right = cdc_event_order(older, columns, offset_resets) -%}
     {%- set ns = namespace(sql=left[-1] ~ ' > ' ~ right[-1]) -%}
     {%- for i in range(left | length - 2, -1, -1) -%}
         {%- set ns.sql = '(' ~ left[i] ~ ' > ' ~ right[i] ~ ' or (' ~ left[i] ~ ' = ' ~ right[i] ~ ' and ' ~ ns.sql ~ '))' -%}

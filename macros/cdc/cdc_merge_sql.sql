@@ -3,10 +3,10 @@
    in the same statement, so no reader ever sees a row whose delete was applied; a
    delete of a key that is not there inserts nothing. The batch has one row per key,
    so neither engine sees a key matched twice. #}
-{% macro cdc_merge_sql(target, batch_sql, columns, key_names) %}
+{% macro cdc_merge_sql(target, batch_sql, columns, key_names, offset_resets=[]) %}
     {%- set key_columns = cdc_pick_columns(columns, key_names) -%}
     {%- set column_names = columns | map(attribute='quoted') | list -%}
-    {%- set is_newer = cdc_is_newer('incoming', 'current_state', columns) -%}
+    {%- set is_newer = cdc_is_newer('incoming', 'current_state', columns, offset_resets) -%}
 
 merge into {{ target }} as current_state
 using (

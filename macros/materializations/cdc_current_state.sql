@@ -10,7 +10,8 @@
     {%- set change_log_config = config.require('cdc_change_log') -%}
     {%- set change_log = source(change_log_config['source_name'], change_log_config['table_name']) -%}
     {%- set key_names = config.require('unique_key') -%}
-    {%- set lookback_minutes = config.get('cdc_lookback_minutes') -%}
+    {%- set lookback_ms = (config.get('cdc_lookback_minutes') * 60000) | int -%}
+    {%- set offset_resets = cdc_offset_resets(change_log_config['table_name']) -%}
     {%- set target = this.incorporate(type='table') -%}
     {%- set existing = load_cached_relation(this) -%}
     {%- set full_refresh = existing is none or should_full_refresh() -%}
@@ -28,7 +29,8 @@
         {%- do store_raw_result('main', message='NO NEW EVENTS', code='NOOP', rows_affected=0) -%}
     {%- elif full_refresh -%}
         {%- call statement('main') -%}
-            {{ cdc_create_table_as(target, cdc_latest_events(change_log, key_names, log_columns)) }}
+            {{ cdc_create_table_as(target, cdc_latest_events(change_log, key_names, log_columns,
+                                                             offset_resets=offset_resets)) }}
         {%- endcall -%}
         {{ run_hooks(post_hooks, inside_transaction=True) }}
         {%- do cdc_record_watermark(watermarks, target, change_log, none, plan['landed_rows']) -%}
@@ -39,11 +41,13 @@
             {%- set applied_through_ms = cdc_newest_applied_event(target) -%}
         {%- endif -%}
         {%- set window_start = none if applied_through_ms is none
-                else applied_through_ms - (lookback_minutes * 60000) | int -%}
+                else applied_through_ms - lookback_ms -%}
         {%- do cdc_add_new_columns(target, change_log, log_columns, plan['current_state']) -%}
         {%- call statement('main') -%}
-            {{ cdc_merge_sql(target, cdc_latest_events(change_log, key_names, log_columns, window_start),
-                             log_columns, key_names) }}
+            {#- The lookback also bounds the clock skew between MySQL and Streamkap. -#}
+            {{ cdc_merge_sql(target, cdc_latest_events(change_log, key_names, log_columns, window_start,
+                                                       lookback_ms, offset_resets),
+                             log_columns, key_names, offset_resets) }}
         {%- endcall -%}
         {{ run_hooks(post_hooks, inside_transaction=True) }}
         {%- do cdc_record_watermark(watermarks, target, change_log, window_start, plan['landed_rows']) -%}

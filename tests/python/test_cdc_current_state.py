@@ -60,16 +60,52 @@ def full_table(project: CdcProject, relation: str = MODEL) -> list[tuple]:
     return project.query(f"select * from {relation} order by all")
 
 
-# 1. Per key, the latest event by (commit time, offset) wins; ties resolve deterministically.
+# 1. Per key, the latest event by offset (then commit time) wins; ties resolve deterministically.
 
-def test_latest_event_by_commit_time_then_offset_wins(widget: CdcProject) -> None:
+def test_latest_event_by_offset_then_commit_time_wins(widget: CdcProject) -> None:
     apply(widget,
-          ev(1, "early commit, high offset", src=10, off=900),
-          ev(1, "late commit, offset 3", src=20, off=3),
-          ev(1, "late commit, offset 5", src=20, off=5),
-          ev(1, "late commit, offset 4", src=20, off=4),
-          ev(2, "only", src=5))
-    assert state(widget) == {1: "late commit, offset 5", 2: "only"}
+          ev(1, "offset 900", src=10, off=900),
+          ev(1, "offset 3", src=20, off=3),
+          ev(1, "offset 5", src=20, off=5),
+          ev(2, "offset 7, early commit", src=5, off=7),
+          ev(2, "offset 7, late commit", src=6, off=7),
+          ev(3, "only", src=5))
+    assert state(widget) == {1: "offset 900", 2: "offset 7, late commit", 3: "only"}
+
+
+def test_a_change_during_a_snapshot_beats_the_snapshot_read(widget: CdcProject) -> None:
+    # Debezium stamps a table's snapshot reads with the time its export began, later
+    # than the commit of a change made between the snapshot position and the export:
+    # that change lands after the read, with a higher offset and an earlier commit time.
+    apply(widget, ev(1, "read", src=100, off=10), ev(2, "read", src=100, off=11))
+    apply(widget, ev(1, "updated during the snapshot", src=90, off=12, ts=101),
+          ev(2, "deleted during the snapshot", src=95, off=13, ts=101, deleted="true"))
+    assert state(widget) == {1: "updated during the snapshot"}
+    widget.dbt("run", "--full-refresh")
+    assert state(widget) == {1: "updated during the snapshot"}
+
+
+def test_offsets_that_restart_order_after_the_declared_reset(widget: CdcProject) -> None:
+    # A recreated topic numbers its events from 0 again; events ingested from the
+    # declared reset on follow every earlier event of their key.
+    apply(widget, ev(1, "old topic", src=10, off=500), ev(2, "old topic", src=10, off=501))
+    reset_ms = T0 + 60 * 1000
+    resets = ["--vars", f"{{cdc_offset_resets: {{widget: [{reset_ms}]}}}}"]
+    widget.append("widget", [ev(1, "new topic", src=60, off=0),
+                             ev(2, "new topic", src=60, off=1, deleted="true")])
+    widget.dbt("run", *resets)
+    assert state(widget) == {1: "new topic"}
+    widget.dbt("run", "--full-refresh", *resets)
+    assert state(widget) == {1: "new topic"}
+    # Without the declaration the restarted offsets lose: the reason to declare it.
+    widget.dbt("run", "--full-refresh")
+    assert state(widget) == {1: "old topic", 2: "old topic"}
+
+
+def test_a_malformed_offset_reset_is_an_error_naming_the_table(widget: CdcProject) -> None:
+    widget.append("widget", [ev(1, "a", src=10)])
+    result = widget.dbt("run", "--vars", "{cdc_offset_resets: {widget: [yesterday]}}", expect_success=False)
+    assert "cdc_offset_resets['widget']" in dbt_errors(result)
 
 
 def test_remaining_ties_resolve_the_same_whatever_the_arrival_order(tmp_path_factory: pytest.TempPathFactory,
@@ -119,9 +155,9 @@ def test_default_lookback_is_at_least_ten_minutes() -> None:
 
 
 def test_late_visible_event_inside_the_lookback_is_applied(widget: CdcProject) -> None:
-    apply(widget, ev(1, "a", src=600))
+    apply(widget, ev(1, "a", src=600, off=50))
     # Ingested 8 minutes before the newest applied event, visible only now.
-    apply(widget, ev(2, "late", src=100, ts=120), ev(1, "late update", src=590, ts=595))
+    apply(widget, ev(2, "late", src=100, ts=120), ev(1, "older update", src=590, ts=595, off=40))
     assert state(widget) == {1: "a", 2: "late"}
 
 
@@ -154,8 +190,8 @@ def test_incremental_run_after_the_post_hook_deleted_every_row(widget: CdcProjec
 # 4. Sequence guard: an older event never overwrites a newer row.
 
 @pytest.mark.parametrize("older", [
-    {"src": 5, "off": 10_000},  # older commit, higher offset
-    {"src": 10, "off": 1},      # same commit, lower offset
+    {"src": 20, "off": 1},  # later commit, lower offset (a snapshot's read)
+    {"src": 10, "off": 1},  # same commit, lower offset
 ])
 def test_older_event_in_a_later_batch_never_overwrites(widget: CdcProject, older: dict[str, int]) -> None:
     apply(widget, ev(1, "current", src=10, off=2))
@@ -165,15 +201,15 @@ def test_older_event_in_a_later_batch_never_overwrites(widget: CdcProject, older
 
 
 def test_old_event_of_a_deleted_key_arriving_long_after_the_delete_stays_deleted(widget: CdcProject) -> None:
-    insert, delete = ev(1, "a", src=10), ev(1, "a", src=20, deleted="true")
-    apply(widget, insert, ev(2, "b", src=10))
+    insert, delete, other = ev(1, "a", src=10), ev(1, "a", src=20, deleted="true"), ev(2, "b", src=10)
+    apply(widget, insert, other)
     apply(widget, delete)
     apply(widget, ev(2, "b2", src=7200))  # two hours later: the delete is far outside the lookback
     # A replay of the insert (Streamkap processes it again), without its delete.
     apply(widget, {**insert, "_streamkap_ts_ms": T0 + 7300 * 1000})
     assert state(widget) == {2: "b2"}
     # The same event for a key whose row exists is held off by the sequence guard.
-    apply(widget, {**ev(2, "b", src=10), "_streamkap_ts_ms": T0 + 7400 * 1000})
+    apply(widget, {**other, "_streamkap_ts_ms": T0 + 7400 * 1000})
     assert state(widget) == {2: "b2"}
 
 
@@ -322,7 +358,7 @@ def test_composite_keys(cdc_project: CdcProject) -> None:
     apply(cdc_project, ev(1, "default", src=10, store_id=0), ev(1, "store 1", src=10, store_id=1),
           ev(2, "default", src=10, store_id=0))
     apply(cdc_project, ev(1, "store 1 renamed", src=20, store_id=1), ev(2, None, src=20, store_id=0, deleted="true"),
-          ev(1, "stale", src=5, store_id=0))
+          ev(1, "stale", src=5, store_id=0, off=0))
     assert cdc_project.rows(MODEL, ["entity_id", "store_id", "name"]) == {(1, 0, "default"), (1, 1, "store 1 renamed")}
 
 
@@ -347,7 +383,7 @@ def test_incremental_run_reads_only_the_window(widget: CdcProject) -> None:
             select i % 5000, 'old', 1, {T0} + i * 1000, {T0} + i * 1000, i, 'false' from range({history}) r(i)
         """)
     widget.dbt("run")
-    apply(widget, *(ev(k, "new", src=history + 60 + k) for k in range(10)))
+    apply(widget, *(ev(k, "new", src=history + 60 + k, off=history + k) for k in range(10)))
 
     assert merge_rows_scanned(widget) < history / 5  # one or two row groups, not all
     assert state(widget)[3] == "new"
