@@ -24,9 +24,11 @@
 {# The latest event of each key among the events ingested from `window_start` on
    (epoch ms; none reads the whole change log), with __deleted as a boolean.
    `columns` are the change log's columns (dbt Column objects). `replay_margin_ms`
-   bounds how far commit times may run ahead of ingestion times (clock skew). #}
+   bounds how far commit times may run ahead of ingestion times (clock skew). Over the
+   whole log, `resnapshot_ms` leaves out keys whose newest event was ingested before
+   the table's last re-snapshot (see cdc_apply_resnapshot). #}
 {% macro cdc_latest_events(change_log, key_names, columns, window_start=none, replay_margin_ms=0,
-                           offset_resets=[]) %}
+                           offset_resets=[], resnapshot_ms=none) %}
     {%- set key_columns = cdc_pick_columns(columns, key_names) -%}
     {%- set payload = columns | reject('in', cdc_pick_columns(columns, ['__deleted'])) | list -%}
     {%- set placeable -%}
@@ -68,6 +70,9 @@ latest as (
 {%- if window_start is none %}
 
 select * from latest
+{%- if resnapshot_ms is not none %}
+where _streamkap_ts_ms >= {{ resnapshot_ms }}
+{%- endif %}
 {%- else %},
 
 replayed as (

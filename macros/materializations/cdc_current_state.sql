@@ -16,6 +16,8 @@
     {%- set existing = load_cached_relation(this) -%}
     {%- set full_refresh = existing is none or should_full_refresh() -%}
     {%- set watermarks = cdc_watermarks_relation(target) -%}
+    {%- set repair = not full_refresh and cdc_repair_mode() -%}
+    {%- set repairs = cdc_repairs_relation(target) -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
@@ -28,9 +30,10 @@
         {#- Nothing landed since the last run: no statement beyond the plan. -#}
         {%- do store_raw_result('main', message='NO NEW EVENTS', code='NOOP', rows_affected=0) -%}
     {%- elif full_refresh -%}
+        {%- set resnapshot_ms = cdc_last_resnapshot(repairs, change_log_config['table_name']) -%}
         {%- call statement('main') -%}
             {{ cdc_create_table_as(target, cdc_latest_events(change_log, key_names, log_columns,
-                                                             offset_resets=offset_resets)) }}
+                                                             offset_resets=offset_resets, resnapshot_ms=resnapshot_ms)) }}
         {%- endcall -%}
         {{ run_hooks(post_hooks, inside_transaction=True) }}
         {%- do cdc_record_watermark(watermarks, target, change_log, none, plan['landed_rows']) -%}
@@ -51,6 +54,10 @@
         {%- endcall -%}
         {{ run_hooks(post_hooks, inside_transaction=True) }}
         {%- do cdc_record_watermark(watermarks, target, change_log, window_start, plan['landed_rows']) -%}
+    {%- endif -%}
+    {%- if repair -%}
+        {%- do cdc_repair_late_events(target, change_log, change_log_config['table_name'], key_names, log_columns,
+                                      offset_resets, repairs, cdc_last_resnapshot(repairs, change_log_config['table_name'])) -%}
     {%- endif -%}
 
     {{ adapter.commit() }}

@@ -10,6 +10,8 @@
        equal to that event on every change-log column the current state has (except
        __deleted). Events tied on all four are all accepted: the engine breaks that tie
        with a hash, which the audit does not replicate.
+   After a re-snapshot applied with cdc_apply_resnapshot (recorded in cdc_repairs), a
+   key whose newest event was ingested before the snapshot began means no row.
    Only settled keys are compared: a key whose newest event was ingested after the
    newest event applied to the current state may simply not have been applied yet.
 
@@ -75,6 +77,8 @@
 
     {%- set watermarks = adapter.get_relation(database=model.database, schema=model.schema,
                                               identifier='cdc_watermarks') if execute else none -%}
+    {%- set repairs = adapter.get_relation(database=model.database, schema=model.schema,
+                                           identifier='cdc_repairs') if execute else none -%}
 
     {%- set key_columns = [] -%}
     {%- for name in keys %}{% do key_columns.append(q[name]) %}{% endfor -%}
@@ -119,14 +123,27 @@ top_events as (
 
 ),
 
+resnapshot as (
+
+    select
+        {%- if repairs %}
+        coalesce((select max(snapshot_started_at_ms) from {{ repairs }}
+                  where kind = 'resnapshot' and table_name = '{{ model.identifier }}'), 0) as started_ms
+        {%- else %}
+        0 as started_ms
+        {%- endif %}
+
+),
+
 keys_in_log as (
 
     select
         {{ key_list }},
         max(audit_ingested_ms) as newest_ingested_ms,
-        max(case when audit_deleted then 1 else 0 end) as may_be_absent,
-        max(case when audit_deleted then 0 else 1 end) as may_be_present
+        max(case when audit_deleted or audit_ingested_ms < resnapshot.started_ms then 1 else 0 end) as may_be_absent,
+        max(case when audit_deleted or audit_ingested_ms < resnapshot.started_ms then 0 else 1 end) as may_be_present
     from top_events
+    cross join resnapshot
     group by {{ key_list }}
 
 ),

@@ -1,0 +1,189 @@
+{# Repairs of what the incremental windows cannot see: events that became visible
+   later than the lookback (a lagging destination, a paused connector), and rows a
+   re-snapshot showed to be gone (deletes missed during an outage). Each repair is
+   logged and recorded in `cdc_repairs`, beside the watermarks. #}
+
+{% macro cdc_repairs_relation(relation) %}
+    {{ return(api.Relation.create(database=relation.database, schema=relation.schema,
+                                  identifier='cdc_repairs', type='table')) }}
+{% endmacro %}
+
+
+{# Created when first needed: the few-minute jobs never touch it. #}
+{% macro cdc_create_repairs(repairs) %}
+    {%- call statement('cdc_create_repairs') -%}
+        create table if not exists {{ repairs }} (
+            table_name varchar,
+            kind varchar,
+            keys_repaired bigint,
+            oldest_event_ms bigint,
+            snapshot_started_at_ms bigint,
+            repaired_at timestamp
+        )
+    {%- endcall -%}
+{% endmacro %}
+
+
+{% macro cdc_record_repair(repairs, table_name, kind, keys_repaired, oldest_event_ms, snapshot_started_at_ms=none) %}
+    {%- call statement('cdc_record_repair') -%}
+        insert into {{ repairs }} (table_name, kind, keys_repaired, oldest_event_ms, snapshot_started_at_ms, repaired_at)
+        values ('{{ table_name }}', '{{ kind }}', {{ keys_repaired }},
+                {{ oldest_event_ms if oldest_event_ms is not none else 'null' }},
+                {{ snapshot_started_at_ms if snapshot_started_at_ms is not none else 'null' }},
+                {{ current_utc_timestamp() }})
+    {%- endcall -%}
+{% endmacro %}
+
+
+{# The start (epoch ms) of the table's last applied re-snapshot, or none. Rebuilds and
+   repairs from the whole change log honour it, so they do not bring back the rows it
+   removed: a key whose newest event was ingested before it is gone. #}
+{% macro cdc_last_resnapshot(repairs, table_name) %}
+    {%- do cdc_create_repairs(repairs) -%}
+    {%- set value = run_query("select max(snapshot_started_at_ms) from " ~ repairs
+                              ~ " where kind = 'resnapshot' and table_name = '" ~ table_name ~ "'").columns[0].values()[0] -%}
+    {{ return(none if value is none else value | int) }}
+{% endmacro %}
+
+
+{# Whether this run repairs late events: var cdc_repair when set, else only in the
+   nightly job (`--selector nightly`), the one job that may read whole change logs. #}
+{% macro cdc_repair_mode() %}
+    {%- set value = var('cdc_repair', none) -%}
+    {%- if value is none -%}
+        {{ return(invocation_args_dict.get('selector') == 'nightly') }}
+    {%- endif -%}
+    {%- if value is boolean -%}{{ return(value) }}{%- endif -%}
+    {%- if value | string | lower in ('true', 'false') -%}{{ return(value | string | lower == 'true') }}{%- endif -%}
+    {{ exceptions.raise_compiler_error("var cdc_repair must be true or false; got '" ~ value ~ "'.") }}
+{% endmacro %}
+
+
+{# Applies every event the windows missed. Reads the whole change log once, keeps the
+   keys whose newest event is newer than the row they hold (or whose row is missing),
+   and merges only those, as a normal run would. Returns the number of keys repaired. #}
+{% macro cdc_repair_late_events(target, change_log, table_name, key_names, columns, offset_resets, repairs, resnapshot_ms) %}
+    {%- set key_columns = cdc_pick_columns(columns, key_names) -%}
+    {%- set missed = make_temp_relation(target, '__cdc_missed') -%}
+    {%- set sql -%}
+with newest as (
+{{ cdc_latest_events(change_log, key_names, columns, offset_resets=offset_resets, resnapshot_ms=resnapshot_ms) }}
+)
+
+select newest.*
+from newest
+left join {{ target }} as current_state
+    on {% for column in key_columns -%}
+        current_state.{{ column.quoted }} = newest.{{ column.quoted }}
+        {%- if not loop.last %} and {% endif %}
+    {%- endfor %}
+where case
+    when current_state.{{ key_columns[0].quoted }} is null then not newest.__deleted
+    else {{ cdc_is_newer('newest', 'current_state', [], offset_resets) }}
+end
+    {%- endset -%}
+    {%- call statement('cdc_find_missed') -%}
+        {{ get_create_table_as_sql(True, missed, sql) }}
+    {%- endcall -%}
+    {%- set summary = run_query("select count(*), min(_streamkap_ts_ms) from " ~ missed).rows[0] -%}
+    {%- set keys_repaired = summary[0] | int -%}
+    {%- if keys_repaired > 0 -%}
+        {%- call statement('cdc_repair_merge') -%}
+            {{ cdc_merge_sql(target, 'select * from ' ~ missed, columns, key_names, offset_resets) }}
+        {%- endcall -%}
+        {%- do cdc_record_repair(repairs, table_name, 'late_events', keys_repaired, summary[1] | int) -%}
+        {{ log("cdc repair: " ~ table_name ~ ": " ~ keys_repaired ~ " key(s) repaired, oldest missed event ingested at "
+               ~ summary[1] ~ " (" ~ cdc_iso_utc(summary[1] | int) ~ ")",
+               info=True) }}
+    {%- endif -%}
+    {%- do adapter.drop_relation(missed) -%}
+    {{ return(keys_repaired) }}
+{% endmacro %}
+
+
+{# run-operation after a re-snapshot of `table` (a Magento table name) that began at
+   `snapshot_started_at_ms` (epoch ms):
+
+     dbt run-operation cdc_apply_resnapshot --args '{table: customer_entity, snapshot_started_at_ms: 1767225600000}'
+
+   A re-snapshot sends every live row again, but no delete missed before it. Removes
+   from the current state every row whose key has no event ingested since the start:
+   absent from the re-snapshot, so deleted at the source. Rows changed since are never
+   touched. Run it once the re-snapshot has landed; running it again removes nothing.
+   Recorded in cdc_repairs, so rebuilds and the nightly repair keep the rows out. #}
+{% macro cdc_apply_resnapshot(table, snapshot_started_at_ms) %}
+    {%- if not execute -%}{{ return('') }}{%- endif -%}
+    {%- set started = snapshot_started_at_ms | string | trim -%}
+    {%- if snapshot_started_at_ms is boolean or not started.isdigit() or started | length < 12 -%}
+        {{ exceptions.raise_compiler_error(
+            "cdc_apply_resnapshot: snapshot_started_at_ms must be epoch milliseconds (13 digits); got '"
+            ~ snapshot_started_at_ms ~ "'.") }}
+    {%- endif -%}
+    {%- set started = started | int -%}
+    {%- set nodes = [] -%}
+    {%- for node in graph.nodes.values()
+            if node.resource_type == 'model' and node.config.materialized == 'cdc_current_state'
+            and (node.config.get('cdc_change_log') or {}).get('table_name') == table -%}
+        {%- do nodes.append(node) -%}
+    {%- endfor -%}
+    {%- if nodes | length != 1 -%}
+        {{ exceptions.raise_compiler_error(
+            "cdc_apply_resnapshot: no current-state model reads the change log of table '" ~ table ~ "'.") }}
+    {%- endif -%}
+    {%- set node = nodes[0] -%}
+    {%- set target = adapter.get_relation(node.database, node.schema, node.alias) -%}
+    {%- set source_config = node.config['cdc_change_log'] -%}
+    {%- set change_log = adapter.get_relation(*cdc_source_parts(source_config['source_name'], table)) -%}
+    {%- if target is none or change_log is none -%}
+        {{ exceptions.raise_compiler_error(
+            "cdc_apply_resnapshot: " ~ (node.alias if target is none else table ~ "'s change log")
+            ~ " does not exist in the warehouse; build the model first.") }}
+    {%- endif -%}
+    {%- set key_names = node.config['unique_key'] -%}
+    {%- set landed = run_query("select count(*) from " ~ change_log ~ " where _streamkap_ts_ms >= " ~ started).columns[0].values()[0] -%}
+    {%- if landed | int == 0 -%}
+        {{ exceptions.raise_compiler_error(
+            "cdc_apply_resnapshot: " ~ change_log ~ " holds no event ingested since " ~ started
+            ~ ": the re-snapshot has not landed, and every row would look deleted. Nothing removed.") }}
+    {%- endif -%}
+    {#- The outer table by its bare name: neither engine takes an alias in DELETE alike. -#}
+    {%- set gone -%}
+        where {{ target.identifier }}._streamkap_ts_ms < {{ started }}
+            and not exists (
+                select 1 from {{ change_log }} as since
+                where since._streamkap_ts_ms >= {{ started }}
+                {%- for name in key_names %}
+                    and since.{{ adapter.quote(name) }} = {{ target.identifier }}.{{ adapter.quote(name) }}
+                {%- endfor %}
+            )
+    {%- endset -%}
+    {%- set removed = run_query("select count(*), min(_streamkap_ts_ms) from " ~ target ~ " " ~ gone).rows[0] -%}
+    {%- set repairs = cdc_repairs_relation(target) -%}
+    {%- do cdc_create_repairs(repairs) -%}
+    {%- if removed[0] | int > 0 -%}
+        {%- call statement('cdc_remove_missed_deletes') -%}
+            delete from {{ target }} {{ gone }}
+        {%- endcall -%}
+    {%- endif -%}
+    {%- do cdc_record_repair(repairs, node.alias, 'resnapshot', removed[0] | int,
+                             none if removed[1] is none else removed[1] | int, started) -%}
+    {%- do adapter.commit() -%}
+    {#- print: the operation's answer, shown even with --quiet. -#}
+    {{ print("cdc_apply_resnapshot: " ~ table ~ ": removed " ~ removed[0] ~ " row(s) absent from the re-snapshot started at "
+             ~ started ~ " (" ~ cdc_iso_utc(started) ~ ")") }}
+{% endmacro %}
+
+
+{# database, schema and identifier of a source table, for adapter.get_relation. #}
+{% macro cdc_source_parts(source_name, table_name) %}
+    {%- for node in graph.sources.values() if node.source_name == source_name and node.name == table_name -%}
+        {{ return([node.database, node.schema, node.identifier]) }}
+    {%- endfor -%}
+    {{ exceptions.raise_compiler_error("cdc_apply_resnapshot: source '" ~ source_name ~ "." ~ table_name ~ "' is not declared.") }}
+{% endmacro %}
+
+
+{# Epoch milliseconds as an ISO 8601 UTC time, for log lines. #}
+{% macro cdc_iso_utc(epoch_ms) %}
+    {{- return(modules.datetime.datetime.fromtimestamp(epoch_ms / 1000, modules.pytz.utc).isoformat()) -}}
+{% endmacro %}
