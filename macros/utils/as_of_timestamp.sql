@@ -18,7 +18,9 @@
             "var as_of must be a UTC date or date-time such as '2024-06-01 12:00:00'; got '"
             ~ as_of ~ "'.") }}
     {%- endif -%}
-    {{ return("cast('" ~ text ~ "' as " ~ dbt.type_timestamp() ~ ")") }}
+    {#- The type is spelled out: a plain TIMESTAMP on Snowflake follows the account's
+        TIMESTAMP_TYPE_MAPPING. -#}
+    {{ return("cast('" ~ text ~ "' as " ~ type_timestamp_ntz() ~ ")") }}
 {% endmacro %}
 
 
@@ -31,11 +33,12 @@
 {% macro default__current_utc_timestamp() -%}
     {#- DuckDB and Postgres: current_timestamp carries the session's time zone, and
         `at time zone 'UTC'` turns it into the UTC wall clock without a zone. -#}
-    cast(current_timestamp at time zone 'UTC' as {{ dbt.type_timestamp() }})
+    cast(current_timestamp at time zone 'UTC' as {{ type_timestamp_ntz() }})
 {%- endmacro %}
 
 {% macro snowflake__current_utc_timestamp() -%}
     {#- Snowflake has no `at time zone`; sysdate() is the current UTC time as a
-        timestamp_ntz, whatever the session's time zone. -#}
+        timestamp_ntz, whatever the session's TIMEZONE (current_timestamp() is an
+        LTZ in the session's zone). -#}
     sysdate()
 {%- endmacro %}

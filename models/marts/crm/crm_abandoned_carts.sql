@@ -174,8 +174,8 @@ final as (
         cast(email_rank = 1 as boolean) as is_latest_cart_for_email,
 
         ----------  timestamps
-        cast(created_at as timestamp) as cart_created_at,
-        cast(cart_updated_at as timestamp) as cart_updated_at
+        cast(created_at as {{ type_timestamp_ntz() }}) as cart_created_at,
+        cast(cart_updated_at as {{ type_timestamp_ntz() }}) as cart_updated_at
 
     from ranked_carts
 

@@ -132,7 +132,7 @@ guest_contacts as (
         cast(null as integer) as gender_code,
         billing_addresses.country_code,
         guest_orders.customer_group_id,
-        cast(null as timestamp) as registered_at
+        cast(null as {{ type_timestamp_ntz() }}) as registered_at
 
     from guest_orders
     left join billing_addresses
@@ -210,7 +210,7 @@ final as (
         {{ to_iso_date_string('contacts.registered_at') }} as registration_date,
 
         ----------  timestamps
-        cast(contacts.registered_at as timestamp) as registered_at
+        cast(contacts.registered_at as {{ type_timestamp_ntz() }}) as registered_at
 
     from contacts
     left join customer_groups

@@ -51,8 +51,8 @@ final as (
         {{ to_iso_date_string('last_order_at') }} as last_order_date,
 
         ----------  timestamps
-        cast(first_order_at as timestamp) as first_order_at,
-        cast(last_order_at as timestamp) as last_order_at
+        cast(first_order_at as {{ type_timestamp_ntz() }}) as first_order_at,
+        cast(last_order_at as {{ type_timestamp_ntz() }}) as last_order_at
 
     from order_summary
 

@@ -49,7 +49,7 @@ final as (
         {{ to_iso_date_string('new_customers.created_at') }} as registration_date,
 
         ----------  timestamps
-        cast(new_customers.created_at as timestamp) as registered_at
+        cast(new_customers.created_at as {{ type_timestamp_ntz() }}) as registered_at
 
     from new_customers
     left join customer_groups

@@ -51,7 +51,9 @@ final as (
 
         ----------  consent time
         {{ to_iso_date_string('ranked_subscribers.status_changed_at') }} as status_changed_date,
-        cast(ranked_subscribers.status_changed_at as timestamp) as status_changed_at
+        cast(
+            ranked_subscribers.status_changed_at as {{ type_timestamp_ntz() }}
+        ) as status_changed_at
 
     from ranked_subscribers
     left join stores

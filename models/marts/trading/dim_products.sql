@@ -112,7 +112,7 @@ final as (
         ) as has_own_stock,
 
         ----------  timestamps
-        cast(products.created_at as timestamp) as created_at
+        cast(products.created_at as {{ type_timestamp_ntz() }}) as created_at
 
     from products
     left join default_attributes

@@ -153,7 +153,7 @@ final as (
         cast(tax_amount as decimal(20, 4)) as tax_amount,
 
         ----------  timestamps
-        cast(created_at as timestamp) as created_at
+        cast(created_at as {{ type_timestamp_ntz() }}) as created_at
 
     from order_lines
 

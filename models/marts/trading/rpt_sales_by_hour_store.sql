@@ -122,7 +122,7 @@ final as (
     select
         ----------  keys
         cast(store_hours.store_id as integer) as store_id,
-        cast(store_hours.hour_start_at as timestamp) as hour_start_at,
+        cast(store_hours.hour_start_at as {{ type_timestamp_ntz() }}) as hour_start_at,
 
         ----------  store
         cast(store_hours.store_code as varchar) as store_code,

@@ -93,7 +93,7 @@ final as (
         ) as stock_status,
 
         ----------  timestamps
-        cast(low_stock_at as timestamp) as low_stock_at
+        cast(low_stock_at as {{ type_timestamp_ntz() }}) as low_stock_at
 
     from flagged
 

@@ -33,7 +33,7 @@ renamed as (
         coalesce(customer_id, 0) = 0 as is_guest,
 
         ----------  timestamps
-        cast(change_status_at as timestamp) as status_changed_at,
+        cast(change_status_at as {{ type_timestamp_ntz() }}) as status_changed_at,
 
         ----------  metadata
         {{ epoch_ms_to_timestamp('_streamkap_ts_ms') }} as _loaded_at

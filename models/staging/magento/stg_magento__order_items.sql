@@ -38,8 +38,8 @@ renamed as (
         parent_item_id is not null as is_child_item,
 
         ----------  timestamps
-        cast(created_at as timestamp) as created_at,
-        cast(updated_at as timestamp) as updated_at,
+        cast(created_at as {{ type_timestamp_ntz() }}) as created_at,
+        cast(updated_at as {{ type_timestamp_ntz() }}) as updated_at,
 
         ----------  metadata
         {{ epoch_ms_to_timestamp('_streamkap_ts_ms') }} as _loaded_at

@@ -24,8 +24,8 @@ renamed as (
         required_options = 1 as has_required_options,
 
         ----------  timestamps
-        cast(created_at as timestamp) as created_at,
-        cast(updated_at as timestamp) as updated_at,
+        cast(created_at as {{ type_timestamp_ntz() }}) as created_at,
+        cast(updated_at as {{ type_timestamp_ntz() }}) as updated_at,
 
         ----------  metadata
         {{ epoch_ms_to_timestamp('_streamkap_ts_ms') }} as _loaded_at

@@ -35,9 +35,9 @@ renamed as (
         customer_id is null as is_guest,
 
         ----------  timestamps
-        cast(created_at as timestamp) as created_at,
-        cast(updated_at as timestamp) as updated_at,
-        cast(converted_at as timestamp) as converted_at,
+        cast(created_at as {{ type_timestamp_ntz() }}) as created_at,
+        cast(updated_at as {{ type_timestamp_ntz() }}) as updated_at,
+        cast(converted_at as {{ type_timestamp_ntz() }}) as converted_at,
 
         ----------  metadata
         {{ epoch_ms_to_timestamp('_streamkap_ts_ms') }} as _loaded_at

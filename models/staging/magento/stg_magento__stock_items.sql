@@ -26,7 +26,7 @@ renamed as (
         is_in_stock = 1 as is_in_stock,
 
         ----------  timestamps
-        cast(low_stock_date as timestamp) as low_stock_at,
+        cast(low_stock_date as {{ type_timestamp_ntz() }}) as low_stock_at,
 
         ----------  metadata
         {{ epoch_ms_to_timestamp('_streamkap_ts_ms') }} as _loaded_at
