@@ -2,7 +2,8 @@
 
 The manifest's own graph is the oracle: crm_realtime must be exactly the models
 upstream of the Hightouch exposures, trading exactly those upstream of the trading
-reports.
+reports but the current-state models crm_realtime builds: each current-state table
+has one few-minute writer.
 """
 
 from __future__ import annotations
@@ -65,14 +66,58 @@ def test_crm_realtime_is_exactly_what_the_hightouch_syncs_need(project: tuple[di
         assert upstream_models(manifest, [exposure["unique_id"]]) <= needed
 
 
-def test_trading_is_exactly_what_the_trading_reports_need(project: tuple[dict, Path]) -> None:
+def current_state_models(manifest: dict) -> set[str]:
+    return {n for n, node in manifest["nodes"].items()
+            if node["resource_type"] == "model" and node["path"].startswith("staging/magento/base/")}
+
+
+def test_trading_is_what_the_trading_reports_need_but_the_crm_jobs_current_state(
+    project: tuple[dict, Path],
+) -> None:
     manifest, target = project
     reports = [n for n, node in manifest["nodes"].items()
                if node["resource_type"] == "model" and node["path"].startswith("marts/trading/")]
     assert reports
     needed = set(reports) | upstream_models(manifest, reports)
-    assert selected_models(target, "trading") == needed - views(manifest)
+    owned_by_crm = current_state_models(manifest) & selected_models(target, "crm_realtime")
+    assert needed & owned_by_crm, "the trading reports read no table the CRM job owns: the rule is moot"
+    assert selected_models(target, "trading") == needed - views(manifest) - owned_by_crm
     assert needed & views(manifest) <= selected_models(target, "deploy")
+
+
+def test_each_current_state_model_has_one_few_minute_writer(project: tuple[dict, Path]) -> None:
+    """No two few-minute jobs merge into one table; every table they read is written by one of them."""
+    manifest, target = project
+    jobs = yaml.safe_load(JOBS.read_text())["jobs"]
+    few_minute = {step.split("--selector ")[1]: job for name, job in jobs.items()
+                  if name not in ("nightly", "deploy") for step in job["execute_steps"]}
+    current_state = current_state_models(manifest)
+    writers: dict[str, list[str]] = {}
+    read = set()
+    for selector in few_minute:
+        selected = selected_models(target, selector)
+        for model in selected & current_state:
+            writers.setdefault(model, []).append(selector)
+        read |= upstream_models(manifest, list(selected)) & current_state
+    assert {m: w for m, w in writers.items() if len(w) > 1} == {}
+    assert read <= set(writers), sorted(read - set(writers))
+    assert {w[0] for w in writers.values()} == {"crm_realtime", "trading"}
+    # The CRM job owns tables the trading job reads, and runs at least as often.
+    crm_owned = {m for m, w in writers.items() if w == ["crm_realtime"]}
+    trading_reads = upstream_models(manifest, list(selected_models(target, "trading")))
+    assert crm_owned & trading_reads
+    assert few_minute["crm_realtime"]["schedule"]["cron"] == "*/5 * * * *"
+    assert minutes_between_runs(few_minute["trading"]["schedule"]["cron"]) >= 5
+
+
+def minutes_between_runs(cron: str) -> int:
+    """The shortest gap between runs of an hourly cron whose minute field is a list or */n."""
+    minute, hour, *_ = cron.split()
+    assert hour == "*", cron
+    if minute.startswith("*/"):
+        return int(minute[2:])
+    minutes = sorted(int(m) for m in minute.split(","))
+    return min(b - a for a, b in zip(minutes, minutes[1:] + [minutes[0] + 60]))
 
 
 def test_nightly_is_everything(project: tuple[dict, Path]) -> None:
