@@ -36,8 +36,9 @@
         {{ column.quoted }} is not null and
         {%- endfor %}
         _streamkap_source_ts_ms is not null
-        and _streamkap_offset is not null
+        and _streamkap_offset >= 0
         and _streamkap_ts_ms is not null
+        and (__deleted is null or lower(cast(__deleted as varchar)) in ('true', 'false'))
     {%- endset %}
 
 with change_log as (
@@ -49,7 +50,8 @@ with change_log as (
         {{ cdc_is_deleted('__deleted') }} as __deleted
 
     from {{ change_log }}
-    {#- Events without a key or a sequence cannot be placed; the source tests report them. #}
+    {#- Events without a key or a sequence, with a negative offset or a __deleted that is
+        neither true nor false cannot be placed: left out, the source tests report them. #}
     where {{ placeable }}
         {%- if window_start is not none %}
         {#- A literal bound, so the scan prunes to the new events. #}

@@ -35,21 +35,22 @@ create table if not exists {{ watermarks }} (
    holds now (from table metadata, never a scan). Returns a dict. #}
 {% macro cdc_plan(change_log, target, watermarks, existing) %}
     {%- set sql -%}
-        select 'change_log' as part, column_name as name, ordinal_position as position, cast(null as bigint) as value
+        select 'change_log' as part, column_name as name, ordinal_position as position, cast(null as bigint) as value,
+               data_type
         from {{ cdc_columns_metadata(change_log) }}
         {%- if existing %}
         union all
-        select 'current_state', column_name, ordinal_position, null
+        select 'current_state', column_name, ordinal_position, null, data_type
         from {{ cdc_columns_metadata(target) }}
         union all
-        select 'applied_through_ms', null, null, applied_through_ms from {{ watermarks }}
+        select 'applied_through_ms', null, null, applied_through_ms, null from {{ watermarks }}
         where table_name = '{{ target.identifier }}'
         union all
-        select 'applied_landed_rows', null, null, landed_rows from {{ watermarks }}
+        select 'applied_landed_rows', null, null, landed_rows, null from {{ watermarks }}
         where table_name = '{{ target.identifier }}'
         {%- endif %}
         union all
-        select 'landed_rows', null, null, ({{ cdc_row_count_metadata(change_log) }})
+        select 'landed_rows', null, null, ({{ cdc_row_count_metadata(change_log) }}), null
     {%- endset -%}
     {%- set rows = run_query(sql).rows -%}
     {%- set plan = {'change_log': [], 'current_state': [], 'applied_through_ms': none,
@@ -60,7 +61,7 @@ create table if not exists {{ watermarks }} (
         {%- do column_rows.append(row) -%}
     {%- endfor -%}
     {%- for row in column_rows | sort(attribute=2) -%}
-        {%- do plan[row[0]].append(api.Column.create(row[1], 'unknown')) -%}
+        {%- do plan[row[0]].append(api.Column.create(row[1], row[4])) -%}
     {%- endfor -%}
     {%- for row in rows if row[2] is none and row[3] is not none -%}
         {%- do plan.update({row[0]: row[3] | int}) -%}
@@ -69,20 +70,23 @@ create table if not exists {{ watermarks }} (
 {% endmacro %}
 
 
-{# A relation's columns, from the engine's metadata (column_name, ordinal_position). #}
+{# A relation's columns, from the engine's metadata (column_name, ordinal_position, data_type). #}
 {% macro cdc_columns_metadata(relation) %}
     {{- return(adapter.dispatch('cdc_columns_metadata')(relation)) -}}
 {% endmacro %}
 
 {% macro default__cdc_columns_metadata(relation) -%}
-    (select column_name, ordinal_position from information_schema.columns
+    (select column_name, ordinal_position, data_type from information_schema.columns
      where table_catalog = '{{ relation.database }}' and table_schema = '{{ relation.schema }}'
        and table_name = '{{ relation.identifier }}')
 {%- endmacro %}
 
 {% macro snowflake__cdc_columns_metadata(relation) -%}
     {#- Unquoted identifiers are stored upper-case. -#}
-    (select column_name, ordinal_position from {{ relation.database }}.information_schema.columns
+    {#- NUMBER's precision and scale are separate columns: a widened decimal must show. #}
+    (select column_name, ordinal_position,
+            data_type || coalesce('(' || numeric_precision || ',' || numeric_scale || ')', '') as data_type
+     from {{ relation.database }}.information_schema.columns
      where table_schema = '{{ cdc_metadata_name(relation, 'schema') }}'
        and table_name = '{{ cdc_metadata_name(relation, 'identifier') }}')
 {%- endmacro %}

@@ -108,6 +108,19 @@
             "cdc_current_state: column(s) " ~ gone | join(', ') ~ " of " ~ target ~ " are no longer in its change log "
             ~ change_log ~ ". Restore them in the landing table, or rebuild with --full-refresh to drop them.") }}
     {%- endif -%}
+    {#- A changed type (int to text, a widened decimal) would be cast on merge, or fail
+        half-way: stop, naming the column, until a rebuild takes the new type. -#}
+    {%- set target_types = {} -%}
+    {%- for column in target_columns -%}
+        {%- do target_types.update({column.name | lower: column.data_type}) -%}
+    {%- endfor -%}
+    {%- for column in log_columns if column.name | lower in target_types and column.name | lower != '__deleted'
+            and (column.data_type | upper) != (target_types[column.name | lower] | upper) -%}
+        {{ exceptions.raise_compiler_error(
+            "cdc_current_state: column " ~ column.name ~ " of change log " ~ change_log ~ " is now "
+            ~ column.data_type ~ ", but " ~ target_types[column.name | lower] ~ " in " ~ target
+            ~ ". Rebuild with --full-refresh to take the new type.") }}
+    {%- endfor -%}
     {%- set added = [] -%}
     {%- for column in log_columns if column.name | lower not in in_target -%}
         {%- do added.append(column.name | lower) -%}

@@ -166,7 +166,9 @@ def parse_one_statement(statement: Statement | str) -> exp.Expr:
     return parsed[0]
 
 
-def table_name(table: exp.Table) -> str:
+def table_name(table: exp.Table | exp.Schema) -> str:
+    if isinstance(table, exp.Schema):  # `create table t (columns)`
+        table = table.this
     return ".".join(part.name for part in table.parts).lower()
 
 

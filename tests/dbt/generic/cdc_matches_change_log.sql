@@ -2,7 +2,8 @@
 
    Written from the rule, not from the engine: it calls none of the engine's macros,
    so a defect in them cannot hide from it. The rule, per key:
-     - events with a NULL key column, offset, commit time or ingestion time are ignored;
+     - events with a NULL key column, offset, commit time or ingestion time, a negative
+       offset or a __deleted other than true, false or NULL are ignored;
      - events are ordered by offset generation (how many of the table's entries in
        var('cdc_offset_resets') are <= the ingestion time), offset, commit time, then
        ingestion time;
@@ -101,9 +102,10 @@ with events as (
         {%- for name in keys %}
         {{ q[name] }} is not null and
         {%- endfor %}
-        _streamkap_offset is not null
+        _streamkap_offset >= 0
         and _streamkap_source_ts_ms is not null
         and _streamkap_ts_ms is not null
+        and (__deleted is null or lower(cast(__deleted as varchar)) in ('true', 'false'))
 
 ),
 

@@ -140,7 +140,7 @@ def second_batch(table: Any) -> list[dict[str, Any]]:
         event(table, 2, "k2 deleted", later, later + 10, 11, "TRUE"),  # delete of a loaded key
         event(table, 4, "k4 v1", later, later + 10, 12, "false"),  # new key
         event(table, 5, "k5 deleted", later, later + 10, 13, "true"),  # delete of an unknown key
-        event(table, 6, "k6 v1 late", T0 + 20, later + 20, 14, "false"),  # stale: older commit than k6 v2
+        event(table, 6, "k6 v1 late", T0 + 20, later + 20, 0, "false"),  # stale: emitted before k6 v2
     ]
 
 
