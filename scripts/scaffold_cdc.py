@@ -106,8 +106,8 @@ sources:
       (`_streamkap_source_ts_ms`, `_streamkap_ts_ms`, `_streamkap_offset`, `__deleted`).
       Every insert, update and delete is one row. The current-state models in `base/`
       turn each log into the table as it is now.
-    database: "{{ var('magento_landing_database', env_var('MAGENTO_LANDING_DATABASE', target.database)) }}"
-    schema: "{{ var('magento_landing_schema', env_var('MAGENTO_LANDING_SCHEMA', 'streamkap')) }}"
+    database: "{{ var('magento_landing_database', env_var('DBT_MAGENTO_LANDING_DATABASE', env_var('MAGENTO_LANDING_DATABASE', target.database))) }}"
+    schema: "{{ var('magento_landing_schema', env_var('DBT_MAGENTO_LANDING_SCHEMA', env_var('MAGENTO_LANDING_SCHEMA', 'streamkap'))) }}"
     config:
       # Ingestion time: the change log is fresh when Streamkap keeps delivering.
       # max() reads the bare column, so Snowflake answers it from micro-partition

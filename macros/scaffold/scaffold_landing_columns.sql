@@ -2,8 +2,8 @@
    scripts/scaffold_cdc.py (dbt run-operation scaffold_landing_columns). The landing
    database and schema resolve as in models/staging/magento/_magento__sources.yml. #}
 {% macro scaffold_landing_columns(database=none, schema=none) %}
-    {%- set database = database or var('magento_landing_database', env_var('MAGENTO_LANDING_DATABASE', target.database)) -%}
-    {%- set schema = schema or var('magento_landing_schema', env_var('MAGENTO_LANDING_SCHEMA', 'streamkap')) -%}
+    {%- set database = database or var('magento_landing_database', env_var('DBT_MAGENTO_LANDING_DATABASE', env_var('MAGENTO_LANDING_DATABASE', target.database))) -%}
+    {%- set schema = schema or var('magento_landing_schema', env_var('DBT_MAGENTO_LANDING_SCHEMA', env_var('MAGENTO_LANDING_SCHEMA', 'streamkap'))) -%}
     {%- set columns = [] -%}
     {%- if execute -%}
         {%- set result = run_query(scaffold_landing_columns_sql(database, schema)) -%}

@@ -48,8 +48,8 @@ PROJECT = yaml.safe_load((REPO / "dbt_project.yml").read_text())["name"]
 
 # The emulated build sets the role names through the environment; a parse without
 # them must give the defaults.
-ROLE_ENV = {"SNOWFLAKE_HIGHTOUCH_ROLE": "EMARSYS_SYNC_READER", "SNOWFLAKE_REPORTING_ROLE": "TRADING_READER"}
-DEFAULT_ROLES = {"SNOWFLAKE_HIGHTOUCH_ROLE": "HIGHTOUCH", "SNOWFLAKE_REPORTING_ROLE": "REPORTING"}
+ROLE_ENV = {"DBT_HIGHTOUCH_ROLE": "EMARSYS_SYNC_READER", "DBT_REPORTING_ROLE": "TRADING_READER"}
+DEFAULT_ROLES = {"DBT_HIGHTOUCH_ROLE": "HIGHTOUCH", "DBT_REPORTING_ROLE": "REPORTING"}
 QUERY_TAGS = {"base": "magento_current_state", "staging": "magento_staging", "intermediate": "magento_staging",
               "crm": "crm", "trading": "trading"}
 HELPER_TIMEOUT_SECONDS = 600
@@ -199,8 +199,8 @@ def test_grants_give_each_role_its_marts_only(snowflake_manifest: dict) -> None:
     for node in project_models(snowflake_manifest).values():
         grants = node["config"].get("grants") or {}
         by_layer.setdefault(layer(node), set()).add(json.dumps(grants, sort_keys=True))
-    assert by_layer["crm"] == {json.dumps({"select": [DEFAULT_ROLES["SNOWFLAKE_HIGHTOUCH_ROLE"]]})}
-    assert by_layer["trading"] == {json.dumps({"select": [DEFAULT_ROLES["SNOWFLAKE_REPORTING_ROLE"]]})}
+    assert by_layer["crm"] == {json.dumps({"select": [DEFAULT_ROLES["DBT_HIGHTOUCH_ROLE"]]})}
+    assert by_layer["trading"] == {json.dumps({"select": [DEFAULT_ROLES["DBT_REPORTING_ROLE"]]})}
     for name in ("base", "staging", "intermediate"):
         assert by_layer[name] == {"{}"}, name
     seeds = [n for n in snowflake_manifest["nodes"].values() if n["resource_type"] == "seed"]
@@ -233,7 +233,7 @@ def test_emulated_build_grants_select_to_the_roles_from_the_environment(emulated
     expected = set()
     for uid, node in models.items():
         if layer(node) in ("crm", "trading"):
-            role = ROLE_ENV["SNOWFLAKE_HIGHTOUCH_ROLE" if layer(node) == "crm" else "SNOWFLAKE_REPORTING_ROLE"]
+            role = ROLE_ENV["DBT_HIGHTOUCH_ROLE" if layer(node) == "crm" else "DBT_REPORTING_ROLE"]
             expected.add((uid, emulated.relation(uid), "SELECT", role))
     sent = set()
     for node, sql in emulated.statements:
