@@ -27,11 +27,16 @@ test: $(BIN)/dbt
 # The dbt templater compiles the project, and current-state models read their
 # change log's columns: lint against a small simulated warehouse. The scaffold's
 # --check fails when the sources or models are behind the landing schema.
+# dbt-bouncer checks the conventions (dbt-bouncer.yml) on the parsed manifest; the
+# artifacts folder is the config's dbt_artifacts_dir.
 LINT_DB := target/lint/warehouse.duckdb
+LINT_ARTIFACTS := target/lint/artifacts
 lint: $(BIN)/dbt
 	$(BIN)/python scripts/simulate_cdc.py --db $(LINT_DB) --batches 0 --replace > /dev/null
 	DBT_DUCKDB_PATH=$(LINT_DB) $(BIN)/sqlfluff lint models analyses
 	DBT_DUCKDB_PATH=$(LINT_DB) $(BIN)/python scripts/scaffold_cdc.py --check
+	$(BIN)/dbt parse --target-path $(LINT_ARTIFACTS) --quiet
+	$(BIN)/dbt-bouncer run --config-file dbt-bouncer.yml
 
 # The dbt docs site of the local warehouse (run `make demo` first), on http://localhost:8080.
 docs: $(BIN)/dbt
