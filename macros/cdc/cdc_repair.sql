@@ -9,19 +9,24 @@
 {% endmacro %}
 
 
-{# Created when first needed: the few-minute jobs never touch it. #}
+{# Created by the on-run-start hook (cdc_create_watermarks), and by the re-snapshot
+   operation, which runs without hooks. #}
 {% macro cdc_create_repairs(repairs) %}
     {%- call statement('cdc_create_repairs') -%}
-        create table if not exists {{ repairs }} (
-            table_name varchar,
-            kind varchar,
-            keys_repaired bigint,
-            oldest_event_ms bigint,
-            snapshot_started_at_ms bigint,
-            repaired_at timestamp
-        )
+        {{ cdc_create_repairs_sql(repairs) }}
     {%- endcall -%}
 {% endmacro %}
+
+{% macro cdc_create_repairs_sql(repairs) -%}
+create table if not exists {{ repairs }} (
+    table_name varchar,
+    kind varchar,
+    keys_repaired bigint,
+    oldest_event_ms bigint,
+    snapshot_started_at_ms bigint,
+    repaired_at timestamp
+)
+{%- endmacro %}
 
 
 {% macro cdc_record_repair(repairs, table_name, kind, keys_repaired, oldest_event_ms, snapshot_started_at_ms=none) %}
@@ -39,7 +44,7 @@
    repairs from the whole change log honour it, so they do not bring back the rows it
    removed: a key whose newest event was ingested before it is gone. #}
 {% macro cdc_last_resnapshot(repairs, table_name) %}
-    {%- do cdc_create_repairs(repairs) -%}
+    {%- if load_cached_relation(repairs) is none -%}{{ return(none) }}{%- endif -%}
     {%- set value = run_query("select max(snapshot_started_at_ms) from " ~ repairs
                               ~ " where kind = 'resnapshot' and table_name = '" ~ table_name ~ "'").columns[0].values()[0] -%}
     {{ return(none if value is none else value | int) }}

@@ -9,7 +9,8 @@
 {% endmacro %}
 
 
-{# on-run-start: the watermarks table of every schema holding current-state models. #}
+{# on-run-start: the watermarks and repairs tables of every schema holding
+   current-state models (created here, once, not by models running in parallel). #}
 {% macro cdc_create_watermarks() %}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
     {%- set schemas = {} -%}
@@ -26,6 +27,7 @@ create table if not exists {{ watermarks }} (
     landed_rows bigint,
     applied_at timestamp
 );
+{{ cdc_create_repairs_sql(cdc_repairs_relation(watermarks)) }};
     {%- endfor -%}
 {% endmacro %}
 
