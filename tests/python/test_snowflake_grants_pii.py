@@ -9,10 +9,11 @@
   tagged column of the models it reads).
 - Time: the Snowflake SQL of staging and marts builds timestamps as timestamp_ntz
   in UTC only (never a plain TIMESTAMP, which follows TIMESTAMP_TYPE_MAPPING, nor
-  the session's current time).
+  the session's current time); source freshness takes max() of the bare column.
 
 No Snowflake account is reachable: the project is parsed for a snowflake target,
-and built in full (seeds, current-state, staging, marts) for one under fakesnow,
+built in full (seeds, current-state, staging, marts) for one under fakesnow and its
+source freshness checked there,
 in a subprocess that runs this file as a script (fakesnow patches the Snowflake
 connector, which must not reach the pytest process). The statements dbt sent are
 read from its JSON log and parsed with sqlglot's Snowflake dialect.
@@ -33,6 +34,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -156,12 +158,16 @@ class Emulated:
         self.work = work
         self.summary = json.loads((work / "summary.json").read_text())
         self.manifest = json.loads((work / "target" / "manifest.json").read_text())
-        self.statements: list[tuple[str, str]] = []  # (node unique_id or "", sql)
-        for line in (work / "logs" / "run" / "dbt.log").read_text().splitlines():
+        self.statements = self.sent("run")  # (node unique_id or "", sql)
+
+    def sent(self, phase: str) -> list[tuple[str, str]]:
+        statements = []
+        for line in (self.work / "logs" / phase / "dbt.log").read_text().splitlines():
             event = json.loads(line) if line.strip() else None
             if event and event["info"]["name"] == "SQLQuery":
                 node = (event["data"].get("node_info") or {}).get("unique_id") or ""
-                self.statements.append((node, event["data"]["sql"]))
+                statements.append((node, event["data"]["sql"]))
+        return statements
 
     def relation(self, unique_id: str) -> str:
         return self.manifest["nodes"][unique_id]["relation_name"].lower()
@@ -182,6 +188,20 @@ def emulated(tmp_path_factory: pytest.TempPathFactory) -> Emulated:
         pytest.fail(f"the fakesnow build failed (exit {process.returncode}):\n"
                     f"{process.stdout[-4000:]}\n{process.stderr[-4000:]}")
     return Emulated(work)
+
+
+class fake_harness:
+    """The emulator harness of test_snowflake_sql (tests/python/snowflake), for its events."""
+
+    def __init__(self) -> None:
+        sys.path.insert(0, str(SNOWFLAKE_HELPERS))
+        import run_dbt_on_fakesnow
+
+        self.module = run_dbt_on_fakesnow
+
+    def first_batch_rows(self, table: str) -> list[dict[str, Any]]:
+        tables = self.module.load_tables(REPO)["tables"]
+        return self.module.first_batch(tables[table])
 
 
 def parse_snowflake(sql: str) -> exp.Expr:
@@ -224,7 +244,8 @@ def test_emulated_build_succeeds(emulated: Emulated) -> None:
         outcome = emulated.summary["phases"][phase]
         failed = [(r["unique_id"], r["message"]) for r in outcome["results"] if r["status"] != "success"]
         assert outcome["success"] and failed == [], (phase, outcome["exception"], failed)
-    built = {r["unique_id"] for r in emulated.summary["phases"]["run"]["results"] if r["unique_id"].startswith("model.")}
+    run = emulated.summary["phases"]["run"]["results"]
+    built = {r["unique_id"] for r in run if r["unique_id"].startswith("model.")}
     assert built == set(project_models(emulated.manifest))
 
 
@@ -298,6 +319,28 @@ def test_snowflake_staging_and_marts_build_timestamps_as_utc_ntz(emulated: Emula
         assert not SESSION_TIME.search(re.sub(r"to_timestamp_ntz\s*\(", "", sql, flags=re.IGNORECASE)), node["name"]
         checked += "timestamp_ntz" in sql.lower() or "sysdate()" in sql.lower()
     assert checked >= 10  # the staging models with timestamps, and the marts
+
+
+def test_snowflake_source_freshness_takes_max_of_the_bare_column(emulated: Emulated) -> None:
+    """Snowflake answers max() of a bare column from metadata; the conversion applies to its result."""
+    queries = [(node, sql) for node, sql in emulated.sent("freshness") if node.startswith("source.")]
+    sources = [uid for uid, n in emulated.manifest["sources"].items() if n["package_name"] == PROJECT]
+    assert {node for node, _ in queries} == set(sources)
+    for node, sql in queries:
+        maxima = list(parse_snowflake(sql).find_all(exp.Max))
+        assert len(maxima) == 1 and isinstance(maxima[0].this, exp.Column), sql
+        assert maxima[0].this.name.lower() == "_streamkap_ts_ms"
+        converted = maxima[0].parent
+        target_type, scale = converted.args.get("target_type"), converted.args.get("scale")
+        assert target_type is not None and target_type.this == exp.DataType.Type.TIMESTAMPNTZ, sql
+        assert scale is not None and scale.name == "3", sql  # milliseconds
+    # The emulator's answer: the newest ingestion time of a change log with events, in UTC.
+    freshness = json.loads((emulated.work / "target" / "sources.json").read_text())
+    results = {r["unique_id"]: r for r in freshness["results"]}
+    assert set(results) == set(sources)
+    newest = max(row["_streamkap_ts_ms"] for row in fake_harness().first_batch_rows("sales_order"))
+    got = datetime.fromisoformat(results[f"source.{PROJECT}.magento.sales_order"]["max_loaded_at"])
+    assert got == datetime.fromtimestamp(newest / 1000, timezone.utc)
 
 
 def test_snowflake_contracts_declare_timestamp_ntz(snowflake_manifest: dict, duckdb_manifest: dict) -> None:
@@ -430,8 +473,10 @@ def emulate(work: Path) -> int:
             cursor.execute(fake.landing_ddl(table, landing["streamkap_columns"]))
         for name in fake.LABEL_COLUMNS:  # a few change logs with events; the others empty
             fake.insert(cursor, landing["tables"][name], fake.first_batch(landing["tables"][name]))
-        for phase in ("seed", "run"):
-            argv = [phase, "--project-dir", str(REPO), "--profiles-dir", str(profiles_dir), "--target", fake.TARGET,
+        for phase in ("seed", "run", "freshness"):
+            command = ["source", "freshness", "--output", str(work / "target" / "sources.json")] \
+                if phase == "freshness" else [phase]
+            argv = [*command, "--project-dir", str(REPO), "--profiles-dir", str(profiles_dir), "--target", fake.TARGET,
                     "--target-path", str(work / "target"), "--log-path", str(work / "logs" / phase),
                     "--log-format-file", "json", "--log-level-file", "debug", "--no-use-colors",
                     "--vars", json.dumps({"magento_landing_database": fake.LANDING_DATABASE,
