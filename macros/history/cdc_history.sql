@@ -1,0 +1,183 @@
+{# A history (SCD type 2) model: one line per Magento table, e.g.
+     {{ cdc_history('magento', 'sales_order', unique_key='entity_id', track_columns=['state', 'status']) }}
+   The folder's `cdc_history` materialization plans and applies each run (only the keys
+   that new events touch); this macro declares the model and renders the SQL of a
+   rebuild from the whole change log, which is what `dbt compile` shows. #}
+{% macro cdc_history(source_name, table_name, unique_key, track_columns=none, lookback_minutes=none) %}
+    {%- set key_names = cdc_key_names(unique_key, source_name ~ '.' ~ table_name) -%}
+    {%- set lookback_minutes = cdc_lookback_minutes(lookback_minutes) -%}
+    {%- if track_columns is not none and (track_columns is string or track_columns | length == 0) -%}
+        {{ exceptions.raise_compiler_error(
+            "cdc_history(" ~ source_name ~ "." ~ table_name ~ "): track_columns must be none or a "
+            ~ "non-empty list of column names; got " ~ (track_columns | string) ~ ".") }}
+    {%- endif -%}
+    {{- config(cdc_change_log={'source_name': source_name, 'table_name': table_name},
+               cdc_history_key=key_names, cdc_track_columns=track_columns,
+               cdc_lookback_minutes=lookback_minutes) -}}
+    {%- set change_log = source(source_name, table_name) -%}
+    {%- if not execute or model.config.materialized == 'cdc_history' and flags.WHICH in ('run', 'build', 'retry') -%}
+        {#- Parsing needs only the config and source() calls; a run renders in the materialization. -#}
+        {{- return('select 1 as rendered_by_the_cdc_history_materialization') -}}
+    {%- endif -%}
+    {%- set columns = cdc_change_log_columns(change_log, key_names) -%}
+    {{- cdc_history_sql(change_log, key_names, columns, cdc_history_tracked(columns, key_names, track_columns, table_name),
+                        offset_resets=cdc_offset_resets(table_name)) -}}
+{%- endmacro %}
+
+
+{# Magento's columns of a change log: all but Streamkap's. #}
+{% macro cdc_history_magento_columns(columns) %}
+    {%- set streamkap = ['_streamkap_source_ts_ms', '_streamkap_ts_ms', '_streamkap_offset', '__deleted'] -%}
+    {{ return(columns | reject('in', cdc_pick_columns(columns, streamkap)) | list) }}
+{% endmacro %}
+
+
+{# The tracked columns (dbt Column objects): `track_columns`, checked against the change
+   log, or every Magento column but the key (a key never changes within its history). #}
+{% macro cdc_history_tracked(columns, key_names, track_columns, table_name) %}
+    {%- set magento = cdc_history_magento_columns(columns) -%}
+    {%- if track_columns is none -%}
+        {{ return(magento | reject('in', cdc_pick_columns(columns, key_names)) | list) }}
+    {%- endif -%}
+    {%- set present = magento | map(attribute='name') | map('lower') | list -%}
+    {%- for name in track_columns if name | lower not in present -%}
+        {{ exceptions.raise_compiler_error(
+            "cdc_history(" ~ table_name ~ "): track column '" ~ name ~ "' is not a Magento column of its change log.") }}
+    {%- endfor -%}
+    {{ return(cdc_pick_columns(magento, track_columns)) }}
+{% endmacro %}
+
+
+{# The versions of each key, from its events in the engine's total order (cdc_event_order):
+   consecutive events whose tracked columns are equal make one version, holding the
+   columns of its last event (untracked changes update it in place); a delete closes
+   the open version and adds no row. valid_from is the commit time of the event that
+   opened the version, raised to the latest commit time of any earlier event of the key,
+   so that versions never overlap even when a snapshot's reads carry a later commit time
+   than the changes ordered after them; valid_to is the moment of the next event that
+   ends the version (a delete or the next version), NULL while current.
+   `touched_keys_since` (epoch ms): only the keys with an event ingested from then on,
+   each with its whole chain (all its events); none reads every key. #}
+{% macro cdc_history_sql(change_log, key_names, columns, tracked, offset_resets=[], touched_keys_since=none) %}
+    {%- set key_columns = cdc_pick_columns(columns, key_names) -%}
+    {%- set keys = key_columns | map(attribute='quoted') | list -%}
+    {%- set payload = columns | reject('in', cdc_pick_columns(columns, ['__deleted'])) | list -%}
+    {%- set magento = cdc_history_magento_columns(columns) -%}
+    {%- set sequence = cdc_pick_columns(columns, ['_streamkap_source_ts_ms', '_streamkap_ts_ms', '_streamkap_offset']) -%}
+    {%- set by_key = 'partition by ' ~ keys | join(', ') -%}
+    {%- set placeable -%}
+        {%- for column in key_columns %}
+        {{ column.quoted }} is not null and
+        {%- endfor %}
+        _streamkap_source_ts_ms is not null
+        and _streamkap_offset >= 0
+        and _streamkap_ts_ms is not null
+        and (__deleted is null or lower(cast(__deleted as varchar)) in ('true', 'false'))
+    {%- endset %}
+
+with
+{%- if touched_keys_since is not none %}
+
+touched_keys as (
+
+    {#- A literal bound, so the scan prunes to the new events. #}
+    select distinct {{ keys | join(', ') }}
+    from {{ change_log }}
+    where {{ placeable }}
+        and _streamkap_ts_ms >= {{ touched_keys_since }}
+
+),
+{%- endif %}
+
+change_log as (
+
+    select
+        {%- for column in payload %}
+        {{ column.quoted }},
+        {%- endfor %}
+        {{ cdc_is_deleted('__deleted') }} as __deleted
+
+    from {{ change_log }} as events
+    {#- Events the engine cannot place are left out, as in the current state. #}
+    where {{ placeable }}
+    {%- if touched_keys_since is not none %}
+        and exists (
+            select 1 from touched_keys
+            where {% for key in keys -%}
+                touched_keys.{{ key }} = events.{{ key }}{% if not loop.last %} and {% endif %}
+            {%- endfor %}
+        )
+    {%- endif %}
+
+),
+
+numbered as (
+
+    select
+        change_log.*,
+        row_number() over (
+            {{ by_key }}
+            order by {{ cdc_event_order('change_log', columns, offset_resets) | join(', ') }}
+        ) as event_number
+
+    from change_log
+
+),
+
+steps as (
+
+    select
+        numbered.*,
+        {#- The latest commit time so far: versions never start before an earlier one. #}
+        max(_streamkap_source_ts_ms) over (
+            {{ by_key }} order by event_number rows between unbounded preceding and current row
+        ) as effective_ms,
+        coalesce(lag(__deleted) over ({{ by_key }} order by event_number), true)
+        {%- for column in tracked %}
+            or lag({{ column.quoted }}) over ({{ by_key }} order by event_number) is distinct from {{ column.quoted }}
+        {%- endfor %} as opens_version
+
+    from numbered
+
+),
+
+numbered_versions as (
+
+    select
+        steps.*,
+        sum(case when opens_version and not __deleted then 1 else 0 end) over (
+            {{ by_key }} order by event_number rows between unbounded preceding and current row
+        ) as version_number,
+        lead(effective_ms) over ({{ by_key }} order by event_number) as next_effective_ms
+
+    from steps
+
+),
+
+versions as (
+
+    {#- The version's last event holds its columns; the event after it ends it. #}
+    select
+        numbered_versions.*,
+        min(effective_ms) over ({{ by_key }}, version_number) as valid_from_ms
+
+    from numbered_versions
+    where not __deleted
+    qualify row_number() over ({{ by_key }}, version_number order by event_number desc) = 1
+
+)
+
+select
+    {%- for column in magento %}
+    {{ column.quoted }},
+    {%- endfor %}
+    {%- for column in sequence %}
+    {{ column.quoted }},
+    {%- endfor %}
+    cast(version_number as integer) as version_number,
+    {{ epoch_ms_to_timestamp('valid_from_ms') }} as valid_from,
+    {{ epoch_ms_to_timestamp('next_effective_ms') }} as valid_to,
+    next_effective_ms is null as is_current
+
+from versions
+{%- endmacro %}

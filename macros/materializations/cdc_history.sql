@@ -1,0 +1,114 @@
+{# The materialization of history models (see cdc_history). A run that finds new rows in
+   the change log sends, in steady state:
+     1. the plan (columns, watermark, row count of the change log: metadata only),
+     2. the version chains of the keys with an event ingested since the watermark minus
+        the lookback, recomputed from those keys' events (a temporary table),
+     3. one MERGE replacing those keys' versions, so no reader sees a half-replaced chain,
+     4. the new watermark (cdc_watermarks, under the model's relation name).
+   A run that finds nothing new stops after the plan. The first run, --full-refresh and a
+   missing table build every chain with the same SQL; the nightly repair (cdc_repair_mode)
+   recomputes every key through the MERGE, which also picks up events that became
+   visible later than the lookback. #}
+{% materialization cdc_history, default %}
+    {%- set change_log_config = config.require('cdc_change_log') -%}
+    {%- set change_log = source(change_log_config['source_name'], change_log_config['table_name']) -%}
+    {%- set key_names = config.require('cdc_history_key') -%}
+    {%- set lookback_ms = (config.get('cdc_lookback_minutes') * 60000) | int -%}
+    {%- set offset_resets = cdc_offset_resets(change_log_config['table_name']) -%}
+    {%- set target = this.incorporate(type='table') -%}
+    {%- set existing = load_cached_relation(this) -%}
+    {%- set full_refresh = existing is none or should_full_refresh() -%}
+    {%- set watermarks = cdc_watermarks_relation(target) -%}
+    {%- set repair = not full_refresh and cdc_repair_mode() -%}
+
+    {{ run_hooks(pre_hooks, inside_transaction=False) }}
+    {{ run_hooks(pre_hooks, inside_transaction=True) }}
+
+    {%- if full_refresh -%}
+        {#- The on-run-start hook creates it only beside current-state models. -#}
+        {%- call statement('cdc_create_watermarks') -%}
+            create table if not exists {{ watermarks }} (
+                table_name varchar, applied_through_ms bigint, landed_rows bigint, applied_at timestamp)
+        {%- endcall -%}
+    {%- endif -%}
+    {%- set plan = cdc_plan(change_log, target, watermarks, existing=not full_refresh) -%}
+    {%- set log_columns = cdc_checked_columns(plan['change_log'], key_names, change_log) -%}
+    {%- set tracked = cdc_history_tracked(log_columns, key_names, config.get('cdc_track_columns'),
+                                          change_log_config['table_name']) -%}
+
+    {%- if not full_refresh and not repair and plan['landed_rows'] is not none
+            and plan['landed_rows'] == plan['applied_landed_rows'] -%}
+        {%- do store_raw_result('main', message='NO NEW EVENTS', code='NOOP', rows_affected=0) -%}
+    {%- elif full_refresh -%}
+        {%- call statement('main') -%}
+            {{ cdc_create_table_as(target, cdc_history_sql(change_log, key_names, log_columns, tracked, offset_resets)) }}
+        {%- endcall -%}
+        {{ run_hooks(post_hooks, inside_transaction=True) }}
+        {%- do cdc_record_watermark(watermarks, target, change_log, none, plan['landed_rows']) -%}
+    {%- else -%}
+        {%- set applied_through_ms = plan['applied_through_ms'] -%}
+        {%- set window_start = none if repair or applied_through_ms is none else applied_through_ms - lookback_ms -%}
+        {%- set history_columns = ['version_number', 'valid_from', 'valid_to', 'is_current'] -%}
+        {#- Magento's columns and the sequence of each version's last event: no __deleted. -#}
+        {%- set row_columns = log_columns | reject('in', cdc_pick_columns(log_columns, ['__deleted'])) | list -%}
+        {%- set kept = [] -%}
+        {%- for column in plan['current_state'] if column.name | lower not in history_columns -%}
+            {%- do kept.append(column) -%}
+        {%- endfor -%}
+        {%- do cdc_add_new_columns(target, change_log, row_columns, kept) -%}
+        {%- set recomputed = make_temp_relation(target, '__cdc_versions') -%}
+        {%- call statement('cdc_recompute_versions') -%}
+            {{ get_create_table_as_sql(True, recomputed,
+                   cdc_history_sql(change_log, key_names, log_columns, tracked, offset_resets, window_start)) }}
+        {%- endcall -%}
+        {%- call statement('main') -%}
+            {{ cdc_history_merge_sql(target, recomputed, row_columns | map(attribute='quoted') | list + history_columns,
+                                     cdc_pick_columns(log_columns, key_names) | map(attribute='quoted') | list) }}
+        {%- endcall -%}
+        {%- do adapter.drop_relation(recomputed) -%}
+        {{ run_hooks(post_hooks, inside_transaction=True) }}
+        {%- do cdc_record_watermark(watermarks, target, change_log, window_start, plan['landed_rows']) -%}
+    {%- endif -%}
+
+    {{ adapter.commit() }}
+    {{ run_hooks(post_hooks, inside_transaction=False) }}
+    {%- do apply_grants(target, config.get('grants'), should_revoke=should_revoke(existing, full_refresh_mode=full_refresh)) -%}
+    {%- do persist_docs(target, model) -%}
+    {{ return({'relations': [target]}) }}
+{% endmaterialization %}
+
+
+{# Replaces the versions of the keys in `recomputed` with its rows, in one statement:
+   versions that changed are updated, new ones inserted, and versions a key no longer
+   has removed. #}
+{% macro cdc_history_merge_sql(target, recomputed, column_names, keys) %}
+    {%- set key_match -%}
+        {%- for key in keys -%}
+            {{ 'recomputed.' ~ key }} = history_rows.{{ key }} and {% endfor -%}
+    {%- endset %}
+merge into {{ target }} as history
+using (
+    select {{ column_names | join(', ') }}, false as _cdc_remove
+    from {{ recomputed }}
+    union all
+    select history_rows.{{ column_names | join(', history_rows.') }}, true as _cdc_remove
+    from {{ target }} as history_rows
+    where exists (select 1 from {{ recomputed }} as recomputed where {{ key_match }}true)
+        and not exists (
+            select 1 from {{ recomputed }} as recomputed
+            where {{ key_match }}recomputed.version_number = history_rows.version_number
+        )
+) as changes
+    on {% for key in keys -%}
+        history.{{ key }} = changes.{{ key }} and {% endfor -%} history.version_number = changes.version_number
+when matched and changes._cdc_remove then delete
+when matched then update set
+    {%- for name in column_names %}
+    {{ name }} = changes.{{ name }}{{ ',' if not loop.last }}
+    {%- endfor %}
+when not matched and not changes._cdc_remove then insert (
+    {{ column_names | join(', ') }}
+) values (
+    changes.{{ column_names | join(', changes.') }}
+)
+{% endmacro %}

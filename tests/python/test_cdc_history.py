@@ -1,0 +1,153 @@
+"""The cdc_history contract, one scenario per rule.
+
+Each test writes Streamkap-shaped events into a landing table, runs a real history
+model in-process, and asserts on the versions it leaves.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import CdcProject, LandingTable, dbt_errors
+
+T0 = 1_767_000_000_000  # an epoch-ms origin; tests add seconds to it
+WIDGET = LandingTable("widget", {"entity_id": "integer", "name": "varchar", "qty": "integer"})
+MODEL = "main_magento.history_magento__widget"
+
+_offsets = itertools.count(1)
+
+
+def ev(key: Any, name: str | None = None, *, src: int, off: int | None = None, ts: int | None = None,
+       deleted: Any = "false", **columns: Any) -> dict[str, Any]:
+    """One change event. `src` and `ts` are seconds after T0; offset defaults to a counter."""
+    return {
+        "entity_id": key, "name": name, **columns,
+        "_streamkap_source_ts_ms": T0 + src * 1000,
+        "_streamkap_offset": next(_offsets) if off is None else off,
+        "_streamkap_ts_ms": T0 + (src if ts is None else ts) * 1000 + 500,
+        "__deleted": deleted,
+    }
+
+
+def at(seconds: int | None) -> datetime | None:
+    """The timestamp (UTC, no zone) `seconds` after T0, as the history stores it."""
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp((T0 + seconds * 1000) / 1000, tz=timezone.utc).replace(tzinfo=None)
+
+
+def history_model(project: CdcProject, table: str = "widget", unique_key: Any = "entity_id",
+                  track_columns: Any = None, name: str | None = None) -> None:
+    folder = project.root / "models/staging/magento/history"
+    folder.mkdir(parents=True, exist_ok=True)
+    track = "" if track_columns is None else f", track_columns={track_columns!r}"
+    (folder / f"{name or 'history_magento__' + table}.sql").write_text(
+        f"{{{{ cdc_history('magento', '{table}', unique_key={unique_key!r}{track}) }}}}\n")
+
+
+@pytest.fixture
+def widget(cdc_project: CdcProject) -> CdcProject:
+    cdc_project.add_table(WIDGET)
+    history_model(cdc_project, track_columns=["name"])
+    return cdc_project
+
+
+def apply(project: CdcProject, *events: dict[str, Any], full_refresh: bool = False) -> None:
+    project.append("widget", events)
+    project.dbt("run", *(["--full-refresh"] if full_refresh else []))
+
+
+def versions(project: CdcProject, key: int = 1) -> list[tuple]:
+    return project.query(
+        f"select name, qty, valid_from, valid_to, is_current from {MODEL} where entity_id = {key} order by version_number")
+
+
+def test_tracked_changes_open_versions_and_untracked_ones_update_in_place(widget: CdcProject) -> None:
+    apply(widget, ev(1, "a", qty=5, src=10), ev(1, "a", qty=4, src=20), ev(1, "b", qty=4, src=30))
+    assert versions(widget) == [("a", 4, at(10), at(30), False), ("b", 4, at(30), None, True)]
+
+
+def test_a_delete_closes_the_version_and_a_reinsert_opens_one(widget: CdcProject) -> None:
+    apply(widget, ev(1, "a", qty=1, src=10), ev(1, "a", qty=1, src=20, deleted="true"))
+    assert versions(widget) == [("a", 1, at(10), at(20), False)]
+    apply(widget, ev(1, "a", qty=1, src=40))
+    assert versions(widget) == [("a", 1, at(10), at(20), False), ("a", 1, at(40), None, True)]
+
+
+def test_redelivered_duplicates_open_no_version(widget: CdcProject) -> None:
+    first = ev(1, "a", qty=1, src=10)
+    second = ev(1, "b", qty=1, src=20)
+    apply(widget, first, second)
+    # Redelivered later: same offsets, later ingestion.
+    apply(widget, {**first, "_streamkap_ts_ms": first["_streamkap_ts_ms"] + 60_000},
+          {**second, "_streamkap_ts_ms": second["_streamkap_ts_ms"] + 60_000}, dict(second))
+    assert versions(widget) == [("a", 1, at(10), at(20), False), ("b", 1, at(20), None, True)]
+
+
+def test_a_late_event_splits_the_version_it_falls_into(widget: CdcProject) -> None:
+    apply(widget, ev(1, "a", qty=1, src=10, off=10), ev(1, "c", qty=1, src=30, off=30))
+    # Committed (and ordered) between them, ingested long after the lookback.
+    apply(widget, ev(1, "b", qty=1, src=20, off=20, ts=5000))
+    assert versions(widget) == [("a", 1, at(10), at(20), False), ("b", 1, at(20), at(30), False),
+                                ("c", 1, at(30), None, True)]
+    incremental = widget.query(f"select * from {MODEL} order by all")
+    widget.dbt("run", "--full-refresh")
+    assert widget.query(f"select * from {MODEL} order by all") == incremental
+
+
+def test_a_late_delete_closes_the_version_early(widget: CdcProject) -> None:
+    apply(widget, ev(1, "a", qty=1, src=10, off=10), ev(1, "a", qty=2, src=30, off=30))
+    assert versions(widget) == [("a", 2, at(10), None, True)]
+    apply(widget, ev(1, "a", qty=1, src=20, off=20, ts=5000, deleted="true"))
+    assert versions(widget) == [("a", 1, at(10), at(20), False), ("a", 2, at(30), None, True)]
+
+
+def test_unplaceable_events_are_left_out(widget: CdcProject) -> None:
+    apply(widget, ev(1, "a", src=10), ev(None, "x", src=11), {**ev(2, "y", src=12), "_streamkap_offset": None},
+          {**ev(3, "z", src=13), "_streamkap_source_ts_ms": None})
+    assert widget.query(f"select entity_id, name from {MODEL}") == [(1, "a")]
+
+
+def test_valid_from_never_runs_backwards(widget: CdcProject) -> None:
+    # A snapshot's read carries the export's start time; a change ordered after it was
+    # committed earlier. The later version starts when the earlier one did, not before.
+    apply(widget, ev(1, "a", src=50, off=1), ev(1, "b", src=40, off=2), ev(1, "c", src=60, off=3))
+    assert versions(widget) == [("a", None, at(50), at(50), False), ("b", None, at(50), at(60), False),
+                                ("c", None, at(60), None, True)]
+
+
+def test_a_run_without_new_events_sends_no_statement_but_the_plan(widget: CdcProject) -> None:
+    apply(widget, ev(1, "a", src=10))
+    result = widget.dbt("run")
+    (node,) = [r for r in result.result if r.node.name == "history_magento__widget"]
+    assert node.adapter_response.get("code") == "NOOP"
+
+
+def test_only_touched_keys_are_recomputed(widget: CdcProject) -> None:
+    # Key 1's event is older than the lookback when the next run starts.
+    apply(widget, ev(1, "a", src=10), ev(2, "a", src=2000))
+    # An edit outside the engine shows which keys a run rewrites.
+    with widget.connect() as con:
+        con.execute(f"update {MODEL} set qty = 99")
+    apply(widget, ev(2, "b", src=3000))
+    assert widget.query(f"select entity_id, qty from {MODEL} order by all") == [(1, 99), (2, None), (2, None)]
+
+
+def test_every_magento_column_is_tracked_by_default(cdc_project: CdcProject) -> None:
+    cdc_project.add_table(WIDGET)
+    history_model(cdc_project)
+    apply(cdc_project, ev(1, "a", qty=1, src=10), ev(1, "a", qty=2, src=20))
+    assert [v[:2] for v in versions(cdc_project)] == [("a", 1), ("a", 2)]
+
+
+def test_an_unknown_track_column_stops_the_run(cdc_project: CdcProject) -> None:
+    cdc_project.add_table(WIDGET)
+    history_model(cdc_project, track_columns=["colour"])
+    cdc_project.append("widget", [ev(1, "a", src=10)])
+    result = cdc_project.dbt("run", expect_success=False)
+    assert "track column 'colour'" in dbt_errors(result)
