@@ -16,22 +16,16 @@
     {%- set lookback_ms = (config.get('cdc_lookback_minutes') * 60000) | int -%}
     {%- set offset_resets = cdc_offset_resets(change_log_config['table_name']) -%}
     {%- set target = this.incorporate(type='table') -%}
-    {%- set existing = load_cached_relation(this) -%}
-    {%- set full_refresh = existing is none or should_full_refresh() -%}
     {%- set watermarks = cdc_watermarks_relation(target) -%}
-    {%- set repair = not full_refresh and cdc_repair_mode() -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
-    {%- if full_refresh -%}
-        {#- The on-run-start hook creates it only beside current-state models. -#}
-        {%- call statement('cdc_create_watermarks') -%}
-            create table if not exists {{ watermarks }} (
-                table_name varchar, applied_through_ms bigint, landed_rows bigint, applied_at timestamp)
-        {%- endcall -%}
-    {%- endif -%}
-    {%- set plan = cdc_plan(change_log, target, watermarks, existing=not full_refresh) -%}
+    {#- Whether the table exists comes from the plan: no relation-cache look-up. -#}
+    {%- set plan = cdc_history_plan(change_log, target, watermarks) -%}
+    {%- set existing = plan['history'] | length > 0 -%}
+    {%- set full_refresh = not existing or should_full_refresh() -%}
+    {%- set repair = not full_refresh and cdc_repair_mode() -%}
     {%- set log_columns = cdc_checked_columns(plan['change_log'], key_names, change_log) -%}
     {%- set tracked = cdc_history_tracked(log_columns, key_names, config.get('cdc_track_columns'),
                                           change_log_config['table_name']) -%}
@@ -52,7 +46,7 @@
         {#- Magento's columns and the sequence of each version's last event: no __deleted. -#}
         {%- set row_columns = log_columns | reject('in', cdc_pick_columns(log_columns, ['__deleted'])) | list -%}
         {%- set kept = [] -%}
-        {%- for column in plan['current_state'] if column.name | lower not in history_columns -%}
+        {%- for column in plan['history'] if column.name | lower not in history_columns -%}
             {%- do kept.append(column) -%}
         {%- endfor -%}
         {%- do cdc_add_new_columns(target, change_log, row_columns, kept) -%}
@@ -72,7 +66,7 @@
 
     {{ adapter.commit() }}
     {{ run_hooks(post_hooks, inside_transaction=False) }}
-    {%- do apply_grants(target, config.get('grants'), should_revoke=should_revoke(existing, full_refresh_mode=full_refresh)) -%}
+    {%- do apply_grants(target, config.get('grants'), should_revoke=should_revoke(existing and target, full_refresh_mode=full_refresh)) -%}
     {%- do persist_docs(target, model) -%}
     {{ return({'relations': [target]}) }}
 {% endmaterialization %}

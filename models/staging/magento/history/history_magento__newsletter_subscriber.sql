@@ -1,0 +1,1 @@
+{{ cdc_history('magento', 'newsletter_subscriber', unique_key='subscriber_id', track_columns=['subscriber_status']) }}

@@ -1,0 +1,1 @@
+{{ cdc_history('magento', 'sales_order', unique_key='entity_id', track_columns=['state', 'status']) }}

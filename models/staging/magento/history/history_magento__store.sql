@@ -1,0 +1,1 @@
+{{ cdc_history('magento', 'store', unique_key='store_id') }}
