@@ -61,13 +61,13 @@ HELPER_TIMEOUT_SECONDS = 600
 
 
 def layer(node: dict) -> str:
-    """base, staging, intermediate, crm, trading (or another mart folder)."""
-    path = node["original_file_path"]
-    if path.startswith("models/staging/magento/base/"):
-        return "base"
-    if path.startswith("models/marts/"):
-        return path.split("/")[2]
-    return path.split("/")[1]
+    """base, staging, intermediate, crm, trading; another folder of staging/magento or marts by its name."""
+    parts = node["original_file_path"].split("/")
+    if parts[1] == "marts":
+        return parts[2]
+    if parts[1] == "staging" and len(parts) > 4:  # models/staging/magento/<folder>/<model>.sql
+        return parts[3]
+    return parts[1]
 
 
 def project_models(manifest: dict) -> dict[str, dict]:
@@ -221,7 +221,8 @@ def test_grants_give_each_role_its_marts_only(snowflake_manifest: dict) -> None:
         by_layer.setdefault(layer(node), set()).add(json.dumps(grants, sort_keys=True))
     assert by_layer["crm"] == {json.dumps({"select": [DEFAULT_ROLES["DBT_HIGHTOUCH_ROLE"]]})}
     assert by_layer["trading"] == {json.dumps({"select": [DEFAULT_ROLES["DBT_REPORTING_ROLE"]]})}
-    for name in ("base", "staging", "intermediate"):
+    assert {"base", "staging", "intermediate"} <= set(by_layer)
+    for name in set(by_layer) - {"crm", "trading"}:
         assert by_layer[name] == {"{}"}, name
     seeds = [n for n in snowflake_manifest["nodes"].values() if n["resource_type"] == "seed"]
     assert seeds and all(not n["config"].get("grants") for n in seeds)
@@ -235,22 +236,34 @@ def test_grants_are_empty_on_duckdb(duckdb_manifest: dict) -> None:
 
 
 def test_every_model_has_its_folders_query_tag(snowflake_manifest: dict) -> None:
-    for node in project_models(snowflake_manifest).values():
-        assert node["config"].get("query_tag") == QUERY_TAGS[layer(node)], node["name"]
+    models = project_models(snowflake_manifest).values()
+    assert {layer(n) for n in models} >= set(QUERY_TAGS)
+    for node in models:
+        tag = node["config"].get("query_tag")
+        assert tag == QUERY_TAGS.get(layer(node), tag) and tag, node["name"]
+
+
+def marts_and_upstream(manifest: dict) -> set[str]:
+    models = project_models(manifest)
+    marts = [uid for uid, n in models.items() if n["original_file_path"].startswith("models/marts/")]
+    return {uid for uid in [*marts, *(a for m in marts for a in ancestors(manifest, m))] if uid in models}
 
 
 def test_emulated_build_succeeds(emulated: Emulated) -> None:
+    """Every mart and every model upstream of one (the grants' and personal data's scope) builds."""
     for phase in ("seed", "run"):
         outcome = emulated.summary["phases"][phase]
         failed = [(r["unique_id"], r["message"]) for r in outcome["results"] if r["status"] != "success"]
         assert outcome["success"] and failed == [], (phase, outcome["exception"], failed)
     run = emulated.summary["phases"]["run"]["results"]
     built = {r["unique_id"] for r in run if r["unique_id"].startswith("model.")}
-    assert built == set(project_models(emulated.manifest))
+    assert built == marts_and_upstream(emulated.manifest)
+    assert {layer(emulated.manifest["nodes"][uid]) for uid in built} == set(QUERY_TAGS)
 
 
 def test_emulated_build_grants_select_to_the_roles_from_the_environment(emulated: Emulated) -> None:
-    models = project_models(emulated.manifest)
+    models = {uid: n for uid, n in project_models(emulated.manifest).items()
+              if uid in marts_and_upstream(emulated.manifest)}
     expected = set()
     for uid, node in models.items():
         if layer(node) in ("crm", "trading"):
@@ -289,7 +302,8 @@ def test_emulated_build_tags_the_marts_and_views_queries(emulated: Emulated) -> 
         match = re.match(r"\s*alter session set query_tag = '([^']*)'", sql, re.IGNORECASE)
         if match:
             tags.setdefault(node, set()).add(match.group(1))
-    for uid, node in project_models(emulated.manifest).items():
+    for uid in marts_and_upstream(emulated.manifest):
+        node = emulated.manifest["nodes"][uid]
         if layer(node) != "base":
             assert tags.get(uid) == {QUERY_TAGS[layer(node)]}, node["name"]
 
@@ -303,7 +317,8 @@ SESSION_TIME = re.compile(r"\b(to_timestamp|to_timestamp_ltz|to_timestamp_tz|cur
 
 def test_snowflake_staging_and_marts_build_timestamps_as_utc_ntz(emulated: Emulated) -> None:
     checked = 0
-    for uid, node in project_models(emulated.manifest).items():
+    for uid in marts_and_upstream(emulated.manifest):
+        node = emulated.manifest["nodes"][uid]
         if layer(node) == "base":
             continue
         sql = emulated.compiled(uid)
@@ -373,6 +388,8 @@ def test_personal_data_is_tagged_where_it_enters(snowflake_manifest: dict) -> No
     """Every staging or CRM column named like personal data carries the tag."""
     untagged, tagged = [], set()
     for node in project_models(snowflake_manifest).values():
+        if layer(node) not in ("staging", "crm"):
+            continue
         for name, column in node["columns"].items():
             if is_pii(column):
                 tagged.add(name)
@@ -476,7 +493,10 @@ def emulate(work: Path) -> int:
         for phase in ("seed", "run", "freshness"):
             command = ["source", "freshness", "--output", str(work / "target" / "sources.json")] \
                 if phase == "freshness" else [phase]
-            argv = [*command, "--project-dir", str(REPO), "--profiles-dir", str(profiles_dir), "--target", fake.TARGET,
+            # The marts and what feeds them: the scope of the grants and of personal data.
+            selection = ["--select", "+path:models/marts"] if phase == "run" else []
+            argv = [*command, *selection, "--project-dir", str(REPO), "--profiles-dir", str(profiles_dir),
+                    "--target", fake.TARGET,
                     "--target-path", str(work / "target"), "--log-path", str(work / "logs" / phase),
                     "--log-format-file", "json", "--log-level-file", "debug", "--no-use-colors",
                     "--vars", json.dumps({"magento_landing_database": fake.LANDING_DATABASE,
