@@ -33,14 +33,13 @@ create table if not exists {{ watermarks }} (
 
 
 {# One statement telling a run what it needs: the change log's columns, the current
-   state's columns (when it exists), the watermark, and how many rows the change log
-   holds now (from table metadata, never a scan). Returns a dict. #}
-{% macro cdc_plan(change_log, target, watermarks, existing) %}
+   state's columns (none when it does not exist), the watermark, and how many rows the
+   change log holds now (from table metadata, never a scan). Returns a dict. #}
+{% macro cdc_plan(change_log, target, watermarks) %}
     {%- set sql -%}
         select 'change_log' as part, column_name as name, ordinal_position as position, cast(null as bigint) as value,
                data_type
         from {{ cdc_columns_metadata(change_log) }}
-        {%- if existing %}
         union all
         select 'current_state', column_name, ordinal_position, null, data_type
         from {{ cdc_columns_metadata(target) }}
@@ -50,7 +49,6 @@ create table if not exists {{ watermarks }} (
         union all
         select 'applied_landed_rows', null, null, landed_rows, null from {{ watermarks }}
         where table_name = '{{ target.identifier }}'
-        {%- endif %}
         union all
         select 'landed_rows', null, null, ({{ cdc_row_count_metadata(change_log) }}), null
     {%- endset -%}

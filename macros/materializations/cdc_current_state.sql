@@ -13,16 +13,18 @@
     {%- set lookback_ms = (config.get('cdc_lookback_minutes') * 60000) | int -%}
     {%- set offset_resets = cdc_offset_resets(change_log_config['table_name']) -%}
     {%- set target = this.incorporate(type='table') -%}
-    {%- set existing = load_cached_relation(this) -%}
-    {%- set full_refresh = existing is none or should_full_refresh() -%}
     {%- set watermarks = cdc_watermarks_relation(target) -%}
-    {%- set repair = not full_refresh and cdc_repair_mode() -%}
     {%- set repairs = cdc_repairs_relation(target) -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
-    {%- set plan = cdc_plan(change_log, target, watermarks, existing=not full_refresh) -%}
+    {#- Whether the table exists comes from the plan too: looking it up in dbt's relation
+        cache scans every relation of the schema, for each model of the fleet. -#}
+    {%- set plan = cdc_plan(change_log, target, watermarks) -%}
+    {%- set existing = plan['current_state'] | length > 0 -%}
+    {%- set full_refresh = not existing or should_full_refresh() -%}
+    {%- set repair = not full_refresh and cdc_repair_mode() -%}
     {%- set log_columns = cdc_checked_columns(plan['change_log'], key_names, change_log) -%}
 
     {%- if not full_refresh and plan['landed_rows'] is not none
