@@ -99,8 +99,8 @@ def as_of() -> datetime:
 @pytest.fixture(scope="module")
 def built(warehouses: dict[str, Warehouse]) -> dict[str, Warehouse]:
     for warehouse in warehouses.values():
-        dbt(warehouse.root, "build", "--resource-type", "seed", "--resource-type", "model",
-            "--vars", json.dumps({"as_of": as_of().isoformat(sep=" ")}))
+        dbt(warehouse.root, "build", "--select", "+path:models/marts", "--resource-type", "seed",
+            "--resource-type", "model", "--vars", json.dumps({"as_of": as_of().isoformat(sep=" ")}))
     return warehouses
 
 
