@@ -1,0 +1,96 @@
+"""Faults: dbt killed at random moments of incremental runs, and models of one schema
+built in parallel.
+
+A killed run leaves its transaction unfinished: nothing it did is committed, its
+watermark included, so the next run applies the same events again. After a clean
+run the current state is the oracle's, every time.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+from conftest import CdcProject, LandingTable
+
+T0 = 1_767_000_000_000
+WIDGET = LandingTable("widget", {"entity_id": "integer", "name": "varchar"})
+MODEL = "main_magento.widget"
+KILLS = 20
+
+
+def dbt_process(project: CdcProject) -> subprocess.Popen[bytes]:
+    """`dbt run` in its own process, so that it can be killed like a crashed job."""
+    code = ("import sys; from dbt.cli.main import dbtRunner; "
+            "sys.exit(0 if dbtRunner().invoke(sys.argv[1:]).success else 1)")
+    return subprocess.Popen(
+        [sys.executable, "-c", code, "run", "--project-dir", str(project.root), "--profiles-dir", str(project.root),
+         "--quiet"],
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def oracle(events: list[dict[str, Any]]) -> dict[int, str]:
+    """Per key, the event with the highest offset; absent when it is a delete."""
+    newest: dict[int, dict[str, Any]] = {}
+    for event in events:
+        key = event["entity_id"]
+        if key not in newest or event["_streamkap_offset"] > newest[key]["_streamkap_offset"]:
+            newest[key] = event
+    return {key: e["name"] for key, e in newest.items() if e["__deleted"] == "false"}
+
+
+def test_runs_killed_at_random_moments_never_lose_an_event(cdc_project: CdcProject) -> None:
+    cdc_project.add_table(WIDGET)
+    cdc_project.current_state_model("widget", "entity_id")
+    rng = random.Random(20261201)
+    events: list[dict[str, Any]] = []
+    offset, now = 0, T0
+    killed_while_running = 0
+    for kill in range(1, KILLS + 1):
+        batch = []
+        for _ in range(rng.randint(1, 30)):
+            offset += 1
+            now += rng.randint(1, 5000)
+            batch.append({"entity_id": rng.randint(1, 40), "name": f"v{offset}", "_streamkap_source_ts_ms": now,
+                          "_streamkap_ts_ms": now, "_streamkap_offset": offset,
+                          "__deleted": "true" if rng.random() < 0.2 else "false"})
+        cdc_project.append("widget", batch)
+        events.extend(batch)
+
+        run = dbt_process(cdc_project)
+        time.sleep(rng.uniform(0.5, 4.0))  # before, during or after the model's statements
+        if run.poll() is None:
+            killed_while_running += 1
+            run.send_signal(signal.SIGKILL)  # no cleanup runs, as with a crash or the OOM killer
+        run.wait()
+
+        if kill % 4 == 0:
+            clean = dbt_process(cdc_project)
+            assert clean.wait() == 0, f"the clean run after kill {kill} failed"
+            assert dict(cdc_project.query(f"select entity_id, name from {MODEL}")) == oracle(events), f"after kill {kill}"
+    assert killed_while_running >= KILLS // 2, "too few runs were killed while running to prove anything"
+
+
+def test_models_of_one_schema_build_in_parallel(cdc_project: CdcProject) -> None:
+    # First builds on four threads create their tables side by side; the tables they
+    # share (watermarks, repairs) are created once, before them.
+    profile = cdc_project.root / "profiles.yml"
+    profile.write_text(profile.read_text().replace("threads: 1", "threads: 4"))
+    tables = [f"widget_{n}" for n in range(8)]
+    for name in tables:
+        cdc_project.add_table(LandingTable(name, WIDGET.columns))
+        cdc_project.current_state_model(name, "entity_id")
+        cdc_project.append(name, [{"entity_id": 1, "name": name, "_streamkap_source_ts_ms": T0, "_streamkap_ts_ms": T0,
+                                   "_streamkap_offset": 1, "__deleted": "false"}])
+    cdc_project.dbt("run", "--full-refresh")
+    for name in tables:
+        assert cdc_project.query(f"select name from main_magento.{name}") == [(name,)]
+    assert "threads: 4" in textwrap.dedent(profile.read_text())
