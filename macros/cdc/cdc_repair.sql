@@ -24,7 +24,7 @@ create table if not exists {{ repairs }} (
     keys_repaired bigint,
     oldest_event_ms bigint,
     snapshot_started_at_ms bigint,
-    repaired_at timestamp
+    repaired_at {{ type_timestamp_ntz() }}
 )
 {%- endmacro %}
 

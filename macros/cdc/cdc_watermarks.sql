@@ -25,7 +25,7 @@ create table if not exists {{ watermarks }} (
     table_name varchar,
     applied_through_ms bigint,
     landed_rows bigint,
-    applied_at timestamp
+    applied_at {{ type_timestamp_ntz() }}
 );
 {{ cdc_create_repairs_sql(cdc_repairs_relation(watermarks)) }};
     {%- endfor -%}
