@@ -73,8 +73,8 @@
 
 
 {# Replaces the versions of the keys in `recomputed` with its rows, in one statement:
-   versions that changed are updated, new ones inserted, and versions a key no longer
-   has removed. #}
+   versions that changed are updated, new ones inserted, versions a key no longer has
+   removed, and the others left alone. #}
 {% macro cdc_history_merge_sql(target, recomputed, column_names, keys) %}
     {%- set key_match -%}
         {%- for key in keys -%}
@@ -96,7 +96,12 @@ using (
     on {% for key in keys -%}
         history.{{ key }} = changes.{{ key }} and {% endfor -%} history.version_number = changes.version_number
 when matched and changes._cdc_remove then delete
-when matched then update set
+{#- Unchanged versions are not rewritten: a run writes only what the new events changed. #}
+when matched and (
+    {%- for name in column_names %}
+    history.{{ name }} is distinct from changes.{{ name }}{{ ' or' if not loop.last }}
+    {%- endfor %}
+) then update set
     {%- for name in column_names %}
     {{ name }} = changes.{{ name }}{{ ',' if not loop.last }}
     {%- endfor %}

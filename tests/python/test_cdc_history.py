@@ -151,3 +151,17 @@ def test_an_unknown_track_column_stops_the_run(cdc_project: CdcProject) -> None:
     cdc_project.append("widget", [ev(1, "a", src=10)])
     result = cdc_project.dbt("run", expect_success=False)
     assert "track column 'colour'" in dbt_errors(result)
+
+
+def test_the_nightly_repair_applies_events_visible_after_the_lookback(widget: CdcProject) -> None:
+    apply(widget, ev(1, "a", src=10, off=10), ev(1, "c", src=30, off=30), ev(2, "x", src=2000))
+    # Ingested at 20 s but visible only now: older than the window of the next run.
+    widget.append("widget", [ev(1, "b", src=20, off=20)])
+    widget.append("widget", [ev(3, "y", src=2100)])
+    widget.dbt("run")
+    assert [v[0] for v in versions(widget)] == ["a", "c"]
+    widget.dbt("run", "--vars", "{cdc_repair: true}")
+    assert [v[0] for v in versions(widget)] == ["a", "b", "c"]
+    repaired = widget.query(f"select * from {MODEL} order by all")
+    widget.dbt("run", "--full-refresh")
+    assert widget.query(f"select * from {MODEL} order by all") == repaired
