@@ -94,3 +94,34 @@ def test_models_of_one_schema_build_in_parallel(cdc_project: CdcProject) -> None
     for name in tables:
         assert cdc_project.query(f"select name from main_magento.{name}") == [(name,)]
     assert "threads: 4" in textwrap.dedent(profile.read_text())
+
+
+def test_a_failing_post_hook_leaves_no_applied_delete_visible(cdc_project: CdcProject) -> None:
+    # The MERGE removes the rows of delete events itself; the folder's post-hook is the
+    # declared safety net. Make a post-hook fail after the MERGE, then read the table
+    # and a staging view on it: no row carries an applied delete, whatever was committed.
+    cdc_project.add_table(WIDGET)
+    name = cdc_project.current_state_model("widget", "entity_id")
+    model = cdc_project.root / f"models/staging/magento/base/{name}.sql"
+    one_line = model.read_text()
+    (cdc_project.root / "models/stg_widget.sql").write_text(
+        "{{ config(materialized='view') }} select * from {{ ref('" + name + "') }}")
+
+    def event(key: int, label: str, offset: int, deleted: str = "false") -> dict[str, Any]:
+        return {"entity_id": key, "name": label, "_streamkap_source_ts_ms": T0 + offset, "_streamkap_ts_ms": T0 + offset,
+                "_streamkap_offset": offset, "__deleted": deleted}
+
+    cdc_project.append("widget", [event(1, "a", 1), event(2, "b", 2)])
+    cdc_project.dbt("run")
+    model.write_text("{{ config(post_hook=['select * from a_table_that_does_not_exist']) }}\n" + one_line)
+    cdc_project.append("widget", [event(1, "a", 3, deleted="true"), event(2, "b2", 4)])
+    assert not cdc_project.dbt("run", "--select", name, expect_success=False).success
+
+    for relation in (MODEL, "main.stg_widget"):
+        rows = dict(cdc_project.query(f"select entity_id, name from {relation}"))
+        assert cdc_project.query(f"select count(*) from {relation} where __deleted") == [(0,)]
+        # All of the batch or none of it: never the update without the delete.
+        assert rows in ({1: "a", 2: "b"}, {2: "b2"}), relation
+    model.write_text(one_line)
+    cdc_project.dbt("run")
+    assert dict(cdc_project.query(f"select entity_id, name from {MODEL}")) == {2: "b2"}
