@@ -50,7 +50,7 @@
             {%- do kept.append(column) -%}
         {%- endfor -%}
         {%- do cdc_add_new_columns(target, change_log, row_columns, kept) -%}
-        {%- set recomputed = make_temp_relation(target, '__cdc_versions') -%}
+        {%- set recomputed = make_temp_relation(target) -%}
         {%- call statement('cdc_recompute_versions') -%}
             {{ get_create_table_as_sql(True, recomputed,
                    cdc_history_sql(change_log, key_names, log_columns, tracked, offset_resets, window_start)) }}
