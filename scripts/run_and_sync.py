@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -234,8 +235,49 @@ def parse_project(args: argparse.Namespace) -> Manifest:
     return result.result
 
 
+SELECTION_CACHE = "run_and_sync_selection.json"
+# Selector methods whose answer depends on more than the project: never cached.
+STATEFUL_METHODS = re.compile(r"\b(state|result|source_status)\b")
+
+
+def selection_key(manifest: Manifest, args: argparse.Namespace) -> str | None:
+    """A digest of everything the selector's answer depends on: the selector and its
+    definitions, the flags, and what dbt's partial parse compares (every file's
+    checksum, the vars, profile and project hashes, the env vars the project reads).
+    None when the selection may depend on artifacts (state, result, source_status)."""
+    project_dir = Path(args.project_dir or os.environ.get("DBT_PROJECT_DIR") or ".")
+    selectors = project_dir / "selectors.yml"
+    definitions = selectors.read_text() if selectors.exists() else ""
+    if args.state or STATEFUL_METHODS.search(definitions):
+        return None
+    files = sorted((file_id, source_file.checksum.checksum) for file_id, source_file in manifest.files.items())
+    payload = [args.selector, definitions, dbt_flags(args), files, manifest.state_check.to_dict(),
+               sorted(manifest.env_vars.items())]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def selected_nodes(manifest: Manifest, args: argparse.Namespace) -> set[str]:
-    """Unique ids of the nodes the selector selects, as `dbt ls` resolves them."""
+    """Unique ids of the nodes the selector selects, as `dbt ls` resolves them.
+
+    The answer is kept in target/ and reused while the project is unchanged: `dbt ls`
+    costs most of a second, a large part of a cycle with nothing new."""
+    key = selection_key(manifest, args)
+    cache = _target_path(args) / SELECTION_CACHE
+    if key is not None and cache.exists():
+        try:
+            cached = json.loads(cache.read_text())
+        except ValueError:
+            cached = {}
+        if cached.get("key") == key:
+            return set(cached["nodes"])
+    nodes = _list_selector(manifest, args)
+    if key is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"key": key, "nodes": sorted(nodes)}))
+    return nodes
+
+
+def _list_selector(manifest: Manifest, args: argparse.Namespace) -> set[str]:
     result = dbtRunner(manifest=manifest).invoke(
         ["ls", "--log-level", "none", "--selector", args.selector, "--output", "json",
          "--output-keys", "unique_id", *dbt_flags(args)])

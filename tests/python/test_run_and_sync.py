@@ -485,3 +485,30 @@ def test_client_retries_connection_errors() -> None:
     assert error.value.status_code is None
     assert str(error.value).startswith("POST /api/v1/syncs/7/trigger: ConnectionError: ")
     assert FAKE_KEY not in str(error.value)
+
+
+def test_the_selection_is_reused_until_the_project_changes(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    project = write_project(tmp_path / "project")
+    monkeypatch.delenv("HIGHTOUCH_API_KEY", raising=False)
+
+    def listed() -> list[str]:
+        capsys.readouterr()
+        assert run_and_sync.main(["--selector", "crm", "--project-dir", str(project), "--profiles-dir", str(project),
+                                  "--dry-run"]) == 0
+        return re.findall(r"^  model (\w+)$", capsys.readouterr().out.split("would be triggered", 1)[0], re.M)
+
+    assert listed() == ["contacts", "orders", "orders_summary", "subscribers"]
+    cache = project / "target" / run_and_sync.SELECTION_CACHE
+    kept = json.loads(cache.read_text())
+    # The next cycle answers from the cache: a planted answer under the same key shows.
+    cache.write_text(json.dumps({**kept, "nodes": ["model.run_and_sync_fixture.contacts"]}))
+    assert listed() == ["contacts"]
+    # A change to the project (a model's file, or the selector's definition) asks dbt again.
+    (project / "models/crm/orders.sql").write_text("select 1 as customer_id, 43.0 as grand_total\n")
+    assert listed() == ["contacts", "orders", "orders_summary", "subscribers"]
+    cache.write_text(json.dumps({**json.loads(cache.read_text()), "nodes": []}))
+    selectors = project / "selectors.yml"
+    selectors.write_text(selectors.read_text().replace("value: models/crm", "value: models/crm/contacts.sql"))
+    assert listed() == ["contacts"]
+    assert json.loads(cache.read_text())["key"] != kept["key"]
