@@ -30,24 +30,31 @@
 {% macro cdc_latest_events(change_log, key_names, columns, window_start=none, replay_margin_ms=0,
                            offset_resets=[], resnapshot_ms=none) %}
     {%- set key_columns = cdc_pick_columns(columns, key_names) -%}
+    {%- set state_keys = [] -%}
+    {%- for column in key_columns %}{% do state_keys.append(cdc_state_column(column.name)) %}{% endfor -%}
     {%- set payload = columns | reject('in', cdc_pick_columns(columns, ['__deleted'])) | list -%}
+    {#- The change log by its own spelling; after the first CTE, the current state's. -#}
+    {%- set spelled = {} -%}
+    {%- for name in ['_streamkap_source_ts_ms', '_streamkap_ts_ms', '_streamkap_offset', '__deleted'] -%}
+        {%- do spelled.update({name: cdc_log_column(columns, name)}) -%}
+    {%- endfor -%}
     {%- set placeable -%}
         {%- for column in key_columns %}
-        {{ column.quoted }} is not null and
+        {{ adapter.quote(column.name) }} is not null and
         {%- endfor %}
-        _streamkap_source_ts_ms is not null
-        and _streamkap_offset >= 0
-        and _streamkap_ts_ms is not null
-        and (__deleted is null or lower(cast(__deleted as varchar)) in ('true', 'false'))
+        {{ spelled['_streamkap_source_ts_ms'] }} is not null
+        and {{ spelled['_streamkap_offset'] }} >= 0
+        and {{ spelled['_streamkap_ts_ms'] }} is not null
+        and ({{ spelled['__deleted'] }} is null or lower(cast({{ spelled['__deleted'] }} as varchar)) in ('true', 'false'))
     {%- endset %}
 
 with change_log as (
 
     select
         {%- for column in payload %}
-        {{ column.quoted }},
+        {{ cdc_read_column(column) }},
         {%- endfor %}
-        {{ cdc_is_deleted('__deleted') }} as __deleted
+        {{ cdc_is_deleted(spelled['__deleted']) }} as __deleted
 
     from {{ change_log }}
     {#- Events without a key or a sequence, with a negative offset or a __deleted that is
@@ -55,7 +62,7 @@ with change_log as (
     where {{ placeable }}
         {%- if window_start is not none %}
         {#- A literal bound, so the scan prunes to the new events. #}
-        and _streamkap_ts_ms >= {{ window_start }}
+        and {{ spelled['_streamkap_ts_ms'] }} >= {{ window_start }}
         {%- endif %}
 
 ),
@@ -64,7 +71,7 @@ latest as (
 
     select * from change_log
     qualify row_number() over (
-        partition by {{ key_columns | map(attribute='quoted') | join(', ') }}
+        partition by {{ state_keys | join(', ') }}
         order by {{ cdc_event_order('change_log', columns, offset_resets) | join(' desc, ') }} desc
     ) = 1
 
@@ -84,7 +91,7 @@ replayed as (
         whose row a delete has since removed: then it must not bring the row back. Its
         original was ingested at or after its commit time minus the clock skew. #}
     select
-        {{ key_columns | map(attribute='quoted') | join(', ') }},
+        {{ state_keys | join(', ') }},
         _streamkap_source_ts_ms,
         _streamkap_offset,
         _streamkap_ts_ms
@@ -109,16 +116,22 @@ superseded as (
 
     {#- A newer event of a replayed key was ingested before the window. #}
     select distinct
-        {%- for column in key_columns %}
-        replayed.{{ column.quoted }}{{ ',' if not loop.last }}
+        {%- for name in state_keys %}
+        replayed.{{ name }}{{ ',' if not loop.last }}
         {%- endfor %}
 
     from replay_horizon
-    inner join {{ change_log }} as history
+    inner join (
+        select
+            {%- for column in key_columns + cdc_pick_columns(columns, ['_streamkap_source_ts_ms', '_streamkap_ts_ms', '_streamkap_offset']) %}
+            {{ cdc_read_column(column) }}{{ ',' if not loop.last }}
+            {%- endfor %}
+        from {{ change_log }}
+    ) as history
         on history._streamkap_ts_ms >= replay_horizon.since
     inner join replayed
-        on {% for column in key_columns -%}
-            history.{{ column.quoted }} = replayed.{{ column.quoted }}
+        on {% for name in state_keys -%}
+            history.{{ name }} = replayed.{{ name }}
             {%- if not loop.last %} and {% endif %}
         {%- endfor %}
     where
@@ -131,8 +144,8 @@ select latest.*
 from latest
 where not exists (
     select 1 from superseded
-    where {% for column in key_columns -%}
-        superseded.{{ column.quoted }} = latest.{{ column.quoted }}
+    where {% for name in state_keys -%}
+        superseded.{{ name }} = latest.{{ name }}
         {%- if not loop.last %} and {% endif %}
     {%- endfor %}
 )

@@ -52,6 +52,54 @@
 {% endmacro %}
 
 
+{# Identifier case. Snowflake stores and resolves unquoted names upper-case and quoted
+   names as written, and Streamkap lands either UPPERCASE unquoted columns (its default)
+   or "quoted lowercase" ones. The rule:
+     - the change log is read by the names its metadata reports, quoted, the Streamkap
+       columns included (cdc_log_column, cdc_read_column);
+     - everything after that read, the current state included, uses the warehouse's
+       spelling of the unquoted name (cdc_state_name: upper-case on Snowflake), so the
+       staging models' bare names resolve whatever the landing shape. DuckDB resolves
+       names in any case, quoted or not. #}
+
+{# The quoted name of the change-log column `name` as `columns` (the metadata) spells it. #}
+{% macro cdc_log_column(columns, name) %}
+    {%- for column in columns if column.name | lower == name | lower -%}
+        {{ return(adapter.quote(column.name)) }}
+    {%- endfor -%}
+    {{ exceptions.raise_compiler_error("cdc: no column '" ~ name ~ "' among " ~ columns | map(attribute='name') | join(', ') ~ ".") }}
+{% endmacro %}
+
+{# The name an unquoted `name` is stored under. #}
+{% macro cdc_state_name(name) %}
+    {{- return(adapter.dispatch('cdc_state_name')(name)) -}}
+{% endmacro %}
+
+{% macro default__cdc_state_name(name) %}{{ return(name | lower) }}{% endmacro %}
+
+{% macro snowflake__cdc_state_name(name) %}{{ return(name | upper) }}{% endmacro %}
+
+{# `name` quoted as the current state spells it (quoted: a column may be a keyword). #}
+{% macro cdc_state_column(name) %}
+    {{- return(adapter.quote(cdc_state_name(name))) -}}
+{% endmacro %}
+
+{# A change-log column in a select list: read by its spelling, named as the current state's. #}
+{% macro cdc_read_column(column) %}
+    {%- set read = adapter.quote(column.name) -%}
+    {%- set named = cdc_state_column(column.name) -%}
+    {{- return(read if read == named else read ~ ' as ' ~ named) -}}
+{% endmacro %}
+
+
+{# A landing column where no metadata is at hand (the source freshness query): quoted
+   as written when var magento_landing_quoted_columns says Streamkap lands "quoted
+   lowercase" columns, else bare (UPPERCASE unquoted, Streamkap's default). #}
+{% macro cdc_landing_column(name) %}
+    {{- return(adapter.quote(name) if var('magento_landing_quoted_columns', false) | string | lower == 'true' else name) -}}
+{% endmacro %}
+
+
 {# The columns among `columns` whose names match `names`, in any letter case. #}
 {% macro cdc_pick_columns(columns, names) %}
     {%- set wanted = names | map('lower') | list -%}
@@ -79,12 +127,13 @@
      3. the commit time, then the ingestion time (a redelivered copy of one event);
      4. a hash of the whole row, so that even identical sequence values resolve the same
         way in every batch split. Columns are hashed in name order so the target (whose
-        added columns come last) and the change log agree. #}
+        added columns come last) and the change log agree.
+   `relation_alias` names rows already read (current-state spelling, see above). #}
 {% macro cdc_event_order(relation_alias, columns, offset_resets=[]) %}
     {%- set hashed = [] -%}
     {#- Jinja's sort ignores letter case, as the warehouse does. -#}
     {%- for column in columns | sort(attribute='name') -%}
-        {%- do hashed.append(relation_alias ~ '.' ~ column.quoted) -%}
+        {%- do hashed.append(relation_alias ~ '.' ~ cdc_state_column(column.name)) -%}
     {%- endfor -%}
     {%- set order = [] -%}
     {%- if offset_resets -%}

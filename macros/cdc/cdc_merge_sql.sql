@@ -4,16 +4,19 @@
    delete of a key that is not there inserts nothing. The batch has one row per key,
    so neither engine sees a key matched twice. #}
 {% macro cdc_merge_sql(target, batch_sql, columns, key_names, offset_resets=[]) %}
-    {%- set key_columns = cdc_pick_columns(columns, key_names) -%}
-    {%- set column_names = columns | map(attribute='quoted') | list -%}
+    {#- The batch and the target both spell columns as the current state does. -#}
+    {%- set key_columns = [] -%}
+    {%- for column in cdc_pick_columns(columns, key_names) %}{% do key_columns.append(cdc_state_column(column.name)) %}{% endfor -%}
+    {%- set column_names = [] -%}
+    {%- for column in columns %}{% do column_names.append(cdc_state_column(column.name)) %}{% endfor -%}
     {%- set is_newer = cdc_is_newer('incoming', 'current_state', columns, offset_resets) -%}
 
 merge into {{ target }} as current_state
 using (
 {{ batch_sql }}
 ) as incoming
-    on {% for column in key_columns -%}
-        current_state.{{ column.quoted }} = incoming.{{ column.quoted }}
+    on {% for name in key_columns -%}
+        current_state.{{ name }} = incoming.{{ name }}
         {%- if not loop.last %} and {% endif %}
     {%- endfor %}
 when matched and incoming.__deleted and {{ is_newer }} then delete

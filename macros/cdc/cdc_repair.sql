@@ -79,11 +79,11 @@ select newest.*
 from newest
 left join {{ target }} as current_state
     on {% for column in key_columns -%}
-        current_state.{{ column.quoted }} = newest.{{ column.quoted }}
+        current_state.{{ cdc_state_column(column.name) }} = newest.{{ cdc_state_column(column.name) }}
         {%- if not loop.last %} and {% endif %}
     {%- endfor %}
 where case
-    when current_state.{{ key_columns[0].quoted }} is null then not newest.__deleted
+    when current_state.{{ cdc_state_column(key_columns[0].name) }} is null then not newest.__deleted
     else {{ cdc_is_newer('newest', 'current_state', [], offset_resets) }}
 end
     {%- endset -%}
@@ -145,7 +145,10 @@ end
             ~ " does not exist in the warehouse; build the model first.") }}
     {%- endif -%}
     {%- set key_names = node.config['unique_key'] -%}
-    {%- set landed = run_query("select count(*) from " ~ change_log ~ " where _streamkap_ts_ms >= " ~ started).columns[0].values()[0] -%}
+    {#- The change log by its own spelling, the current state by its (see cdc_log_column). -#}
+    {%- set log_columns = adapter.get_columns_in_relation(change_log) -%}
+    {%- set log_ts = cdc_log_column(log_columns, '_streamkap_ts_ms') -%}
+    {%- set landed = run_query("select count(*) from " ~ change_log ~ " where " ~ log_ts ~ " >= " ~ started).columns[0].values()[0] -%}
     {%- if landed | int == 0 -%}
         {{ exceptions.raise_compiler_error(
             "cdc_apply_resnapshot: " ~ change_log ~ " holds no event ingested since " ~ started
@@ -156,9 +159,9 @@ end
         where {{ target.identifier }}._streamkap_ts_ms < {{ started }}
             and not exists (
                 select 1 from {{ change_log }} as since
-                where since._streamkap_ts_ms >= {{ started }}
+                where since.{{ log_ts }} >= {{ started }}
                 {%- for name in key_names %}
-                    and since.{{ adapter.quote(name) }} = {{ target.identifier }}.{{ adapter.quote(name) }}
+                    and since.{{ cdc_log_column(log_columns, name) }} = {{ target.identifier }}.{{ cdc_state_column(name) }}
                 {%- endfor %}
             )
     {%- endset -%}

@@ -122,17 +122,18 @@ create table if not exists {{ watermarks }} (
 
 {# Records a run: the change log is applied through its newest event (read from the
    window only), and counted `landed_rows` rows when the run began, so rows landing
-   meanwhile make the next run apply them. #}
-{% macro cdc_record_watermark(watermarks, target, change_log, window_start, landed_rows) %}
+   meanwhile make the next run apply them. `ts_column`: the change log's spelling of
+   _streamkap_ts_ms (see cdc_log_column). #}
+{% macro cdc_record_watermark(watermarks, target, change_log, window_start, landed_rows, ts_column='_streamkap_ts_ms') %}
     {%- call statement('cdc_record_watermark') -%}
         merge into {{ watermarks }} as watermark
         using (
             select
                 '{{ target.identifier }}' as table_name,
                 (
-                    select max(_streamkap_ts_ms) from {{ change_log }}
+                    select max({{ ts_column }}) from {{ change_log }}
                     {%- if window_start is not none %}
-                    where _streamkap_ts_ms >= {{ window_start }}
+                    where {{ ts_column }} >= {{ window_start }}
                     {%- endif %}
                 ) as applied_through_ms,
                 cast({{ landed_rows if landed_rows is not none else 'null' }} as bigint) as landed_rows,

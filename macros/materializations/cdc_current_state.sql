@@ -26,6 +26,7 @@
     {%- set full_refresh = not existing or should_full_refresh() -%}
     {%- set repair = not full_refresh and cdc_repair_mode() -%}
     {%- set log_columns = cdc_checked_columns(plan['change_log'], key_names, change_log) -%}
+    {%- set ts_column = cdc_log_column(log_columns, '_streamkap_ts_ms') -%}
 
     {%- if not full_refresh and plan['landed_rows'] is not none
             and plan['landed_rows'] == plan['applied_landed_rows'] -%}
@@ -38,7 +39,7 @@
                                                              offset_resets=offset_resets, resnapshot_ms=resnapshot_ms)) }}
         {%- endcall -%}
         {{ run_hooks(post_hooks, inside_transaction=True) }}
-        {%- do cdc_record_watermark(watermarks, target, change_log, none, plan['landed_rows']) -%}
+        {%- do cdc_record_watermark(watermarks, target, change_log, none, plan['landed_rows'], ts_column) -%}
     {%- else -%}
         {%- set applied_through_ms = plan['applied_through_ms'] -%}
         {%- if applied_through_ms is none -%}
@@ -55,7 +56,7 @@
                              log_columns, key_names, offset_resets) }}
         {%- endcall -%}
         {{ run_hooks(post_hooks, inside_transaction=True) }}
-        {%- do cdc_record_watermark(watermarks, target, change_log, window_start, plan['landed_rows']) -%}
+        {%- do cdc_record_watermark(watermarks, target, change_log, window_start, plan['landed_rows'], ts_column) -%}
     {%- endif -%}
     {%- if repair -%}
         {%- do cdc_repair_late_events(target, change_log, change_log_config['table_name'], key_names, log_columns,
@@ -131,7 +132,8 @@
         {#- Rare: only now are the change log's column types needed. -#}
         {%- set typed = [] -%}
         {%- for column in adapter.get_columns_in_relation(change_log) if column.name | lower in added -%}
-            {%- do typed.append(column) -%}
+            {#- Named as the current state spells columns (see cdc_log_column). -#}
+            {%- do typed.append(api.Column.create(cdc_state_name(column.name), column.data_type)) -%}
         {%- endfor -%}
         {%- do alter_relation_add_remove_columns(target, typed, none) -%}
     {%- endif -%}

@@ -55,6 +55,11 @@
         {#- Quoted as the warehouse spells them (Snowflake stores unquoted names upper-case). -#}
         {%- do q.update({name: adapter.quote(log_names[name])}) -%}
     {%- endfor -%}
+    {#- The Streamkap columns too: a change log may hold them upper-case or "quoted lowercase". -#}
+    {%- set sk = {} -%}
+    {%- for name in ['_streamkap_source_ts_ms', '_streamkap_ts_ms', '_streamkap_offset', '__deleted'] -%}
+        {%- do sk.update({name: adapter.quote(log_names.get(name, name))}) -%}
+    {%- endfor -%}
 
     {#- Offset generations: Streamkap restarts a topic's offsets at these ingestion times. -#}
     {%- set resets_by_table = var('cdc_offset_resets', {}) or {} -%}
@@ -73,7 +78,7 @@
             {{ exceptions.raise_compiler_error(
                 "var cdc_offset_resets['" ~ table_name ~ "'] must list epoch-ms times; got " ~ reset ~ ".") }}
         {%- endif -%}
-        {%- do generation.append('case when _streamkap_ts_ms >= ' ~ (reset | string | trim) ~ ' then 1 else 0 end') -%}
+        {%- do generation.append('case when ' ~ sk['_streamkap_ts_ms'] ~ ' >= ' ~ (reset | string | trim) ~ ' then 1 else 0 end') -%}
     {%- endfor -%}
 
     {%- set watermarks = adapter.get_relation(database=model.database, schema=model.schema,
@@ -93,19 +98,19 @@ with events as (
     select
         {{ column_list }},
         {{ generation | join(' + ') if generation else '0' }} as audit_generation,
-        _streamkap_offset as audit_offset,
-        _streamkap_source_ts_ms as audit_source_ts_ms,
-        _streamkap_ts_ms as audit_ingested_ms,
-        coalesce(lower(cast(__deleted as varchar)) = 'true', false) as audit_deleted
+        {{ sk['_streamkap_offset'] }} as audit_offset,
+        {{ sk['_streamkap_source_ts_ms'] }} as audit_source_ts_ms,
+        {{ sk['_streamkap_ts_ms'] }} as audit_ingested_ms,
+        coalesce(lower(cast({{ sk['__deleted'] }} as varchar)) = 'true', false) as audit_deleted
     from {{ change_log }}
     where
         {%- for name in keys %}
         {{ q[name] }} is not null and
         {%- endfor %}
-        _streamkap_offset >= 0
-        and _streamkap_source_ts_ms is not null
-        and _streamkap_ts_ms is not null
-        and (__deleted is null or lower(cast(__deleted as varchar)) in ('true', 'false'))
+        {{ sk['_streamkap_offset'] }} >= 0
+        and {{ sk['_streamkap_source_ts_ms'] }} is not null
+        and {{ sk['_streamkap_ts_ms'] }} is not null
+        and ({{ sk['__deleted'] }} is null or lower(cast({{ sk['__deleted'] }} as varchar)) in ('true', 'false'))
 
 ),
 

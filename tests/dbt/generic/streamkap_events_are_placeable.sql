@@ -3,14 +3,21 @@
    value that is neither true nor false (NULL counts as false). Null keys are reported by not_null tests on the key columns. #}
 {% test streamkap_events_are_placeable(model) %}
     {{ config(severity='warn') }}
+    {#- The Streamkap columns as the change log spells them: upper-case or "quoted lowercase". -#}
+    {%- set sk = {} -%}
+    {%- set columns = adapter.get_columns_in_relation(model) if execute else [] -%}
+    {%- for name in ['_streamkap_source_ts_ms', '_streamkap_ts_ms', '_streamkap_offset', '__deleted'] -%}
+        {%- set found = columns | selectattr('name', 'in', [name, name | upper]) | map(attribute='name') | list -%}
+        {%- do sk.update({name: adapter.quote(found[0]) if found else name}) -%}
+    {%- endfor %}
 
 select *
 from {{ model }}
 where
-    _streamkap_source_ts_ms is null
-    or _streamkap_offset is null
-    or _streamkap_offset < 0
-    or _streamkap_ts_ms is null
-    or lower(cast(__deleted as varchar)) not in ('true', 'false')
+    {{ sk['_streamkap_source_ts_ms'] }} is null
+    or {{ sk['_streamkap_offset'] }} is null
+    or {{ sk['_streamkap_offset'] }} < 0
+    or {{ sk['_streamkap_ts_ms'] }} is null
+    or lower(cast({{ sk['__deleted'] }} as varchar)) not in ('true', 'false')
 
 {% endtest %}

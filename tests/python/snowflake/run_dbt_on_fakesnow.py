@@ -21,7 +21,8 @@ Emulator shim (the harness adapts, the project's SQL does not): DuckDB, under
 fakesnow, only allows temporary tables in its "temp" catalog, so Snowflake's
 `create or replace temporary table <db>.<schema>.<name>__dbt_tmp as ...` fails with
 'TEMPORARY table names can *only* use the "temp" catalog'. The shim runs that
-statement in the emulator as a permanent table (dbt drops it after the merge). dbt
+statement in the emulator as a permanent table (dbt drops it after the merge; the
+nightly repair's `__cdc_missed` table likewise). dbt
 logs the statement before the connector sees it, so the logged SQL is dbt's own.
 
 Usage: run_dbt_on_fakesnow.py --project-dir DIR --work-dir DIR --models a,b,c
@@ -61,7 +62,7 @@ LABEL_COLUMNS = {
     "newsletter_subscriber": "subscriber_email",
 }
 
-TEMP_TABLE = re.compile(r"^(\s*create\s+or\s+replace\s+)temporary(\s+table\s+\S+__dbt_tmp\b)", re.IGNORECASE)
+TEMP_TABLE = re.compile(r"^(\s*create\s+or\s+replace\s+)temporary(\s+table\s+\S+__(dbt_tmp|cdc_missed)\b)", re.IGNORECASE)
 
 
 def load_tables(project_dir: Path) -> dict[str, Any]:
@@ -78,8 +79,15 @@ def snowflake_type(duckdb_type: str) -> str:
     return SNOWFLAKE_TYPES.get(duckdb_type.lower(), duckdb_type)
 
 
-def landing_ddl(table: Any, streamkap_columns: tuple[tuple[str, str], ...]) -> str:
-    columns = ",\n    ".join(f"{name} {snowflake_type(type_)}" for name, type_ in table.columns + streamkap_columns)
+def column_name(name: str, quoted: bool) -> str:
+    """A landing column as Streamkap writes it: unquoted (stored UPPERCASE) or "quoted lowercase"."""
+    return f'"{name}"' if quoted else name
+
+
+def landing_ddl(table: Any, streamkap_columns: tuple[tuple[str, str], ...], quoted: bool = False) -> str:
+    columns = ",\n    ".join(
+        f"{column_name(name, quoted)} {snowflake_type(type_)}" for name, type_ in table.columns + streamkap_columns
+    )
     return f"create table if not exists {LANDING_DATABASE}.{LANDING_SCHEMA}.{table.name} (\n    {columns}\n)"
 
 
@@ -144,12 +152,28 @@ def second_batch(table: Any) -> list[dict[str, Any]]:
     ]
 
 
-def insert(cursor: Any, table: Any, events: list[dict[str, Any]]) -> None:
+def late_event(table: Any) -> dict[str, Any]:
+    """Key 1's newest event, ingested an hour before the others: outside every run's window."""
+    later = T0 + MINUTE
+    return event(table, 1, "k1 v3 repaired", later + 100, T0 - 60 * MINUTE, 20, "false")
+
+
+# A re-snapshot (started ten minutes after T0) sends keys 4 and 6 again, not key 1.
+RESNAPSHOT_MS = T0 + 10 * MINUTE
+
+
+def resnapshot_batch(table: Any) -> list[dict[str, Any]]:
+    return [
+        event(table, 4, "k4 v1", RESNAPSHOT_MS, RESNAPSHOT_MS + 10, 30, "false"),
+        event(table, 6, "k6 v2", RESNAPSHOT_MS, RESNAPSHOT_MS + 10, 31, "false"),
+    ]
+
+
+def insert(cursor: Any, table: Any, events: list[dict[str, Any]], quoted: bool = False) -> None:
     names = list(events[0])
     values = ",\n".join("(" + ", ".join(literal(e[n]) for n in names) + ")" for e in events)
-    cursor.execute(
-        f"insert into {LANDING_DATABASE}.{LANDING_SCHEMA}.{table.name} ({', '.join(names)}) values\n{values}"
-    )
+    columns = ", ".join(column_name(n, quoted) for n in names)
+    cursor.execute(f"insert into {LANDING_DATABASE}.{LANDING_SCHEMA}.{table.name} ({columns}) values\n{values}")
 
 
 def write_profiles(profiles_dir: Path) -> None:
@@ -207,7 +231,12 @@ def main() -> int:
     parser.add_argument("--project-dir", required=True, type=Path)
     parser.add_argument("--work-dir", required=True, type=Path)
     parser.add_argument("--models", required=True, help="comma-separated landing tables to build")
+    parser.add_argument("--column-case", choices=("upper", "quoted-lower"), default="upper",
+                        help="landing columns UPPERCASE unquoted (Streamkap's default) or \"quoted lowercase\"")
+    parser.add_argument("--repairs", action="store_true",
+                        help="then a nightly repair, a re-snapshot, the audit and source freshness")
     args = parser.parse_args()
+    quoted = args.column_case == "quoted-lower"
 
     project_dir: Path = args.project_dir.resolve()
     work: Path = args.work_dir.resolve()
@@ -233,9 +262,9 @@ def main() -> int:
         cursor = conn.cursor()
         cursor.execute(f"create schema if not exists {LANDING_DATABASE}.{LANDING_SCHEMA}")
         for table in tables.values():
-            cursor.execute(landing_ddl(table, schema["streamkap_columns"]))
+            cursor.execute(landing_ddl(table, schema["streamkap_columns"], quoted))
 
-        def dbt(phase: str, *command: str) -> None:
+        def dbt(phase: str, *command: str, extra_vars: dict[str, Any] | None = None) -> None:
             argv = [
                 *command,
                 "--project-dir", str(project_dir),
@@ -247,7 +276,8 @@ def main() -> int:
                 "--log-level-file", "debug",
                 "--no-use-colors",
                 "--vars", json.dumps(
-                    {"magento_landing_database": LANDING_DATABASE, "magento_landing_schema": LANDING_SCHEMA}
+                    {"magento_landing_database": LANDING_DATABASE, "magento_landing_schema": LANDING_SCHEMA,
+                     "magento_landing_quoted_columns": quoted, **(extra_vars or {})}
                 ),
             ]  # fmt: skip
             outcome: dict[str, Any] = {"argv": argv, "success": False, "exception": None, "results": []}
@@ -256,6 +286,8 @@ def main() -> int:
                 outcome["success"] = bool(result.success)
                 outcome["exception"] = None if result.exception is None else repr(result.exception)
                 for node in getattr(result.result, "results", None) or []:
+                    if not hasattr(node, "node"):  # run-operation
+                        continue
                     outcome["results"].append(
                         {"unique_id": node.node.unique_id, "status": str(node.status), "message": node.message}
                     )
@@ -278,13 +310,32 @@ def main() -> int:
 
         selection = ["--select", *(f"base_magento__{name}" for name in chosen)]
         for name in chosen:
-            insert(cursor, tables[name], first_batch(tables[name]))
+            insert(cursor, tables[name], first_batch(tables[name]), quoted)
         dbt("run_1", "run", *selection)
         snapshot("run_1")
         for name in chosen:
-            insert(cursor, tables[name], second_batch(tables[name]))
+            insert(cursor, tables[name], second_batch(tables[name]), quoted)
         dbt("run_2", "run", *selection)
         snapshot("run_2")
+        if args.repairs:
+            for name in chosen:
+                insert(cursor, tables[name], [late_event(tables[name])], quoted)
+            dbt("repair", "run", *selection, extra_vars={"cdc_repair": True})
+            snapshot("repair")
+            for name in chosen:
+                insert(cursor, tables[name], resnapshot_batch(tables[name]), quoted)
+            dbt("resnapshot_run", "run", *selection)
+            for name in chosen:
+                dbt(f"resnapshot_{name}", "run-operation", "cdc_apply_resnapshot", "--args",
+                    json.dumps({"table": name, "snapshot_started_at_ms": RESNAPSHOT_MS}))
+            snapshot("resnapshot")
+            dbt("audit", "test", "--select", *(f"base_magento__{n}" for n in chosen),
+                *(f"source:magento.{n}" for n in chosen))
+            dbt("freshness", "source", "freshness", "--select", *(f"source:magento.{n}" for n in chosen),
+                "--output", str(target_path / "sources.json"))
+        # Column names as stored, for checking references against Snowflake's case rules.
+        cursor.execute("select table_catalog, table_schema, table_name, column_name from information_schema.columns")
+        summary["catalog"] = [list(row) for row in cursor.fetchall()]
         dbt("compile", "compile", "--select", "path:models/staging/magento/base", "--exclude", "resource_type:test")
         conn.close()
 
