@@ -1,0 +1,74 @@
+"""`make snowflake-check` (scripts/snowflake_check.py): the whole project for a snowflake
+target in the emulator passes, and the check fails on a DuckDB-only function."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHECK = REPO / "scripts" / "snowflake_check.py"
+sys.path.insert(0, str(REPO / "scripts"))
+import snowflake_check  # noqa: E402
+
+
+def run_check(work: Path, project_dir: Path = REPO, *select: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, str(CHECK), "--work-dir", str(work), "--project-dir", str(project_dir)]
+    return subprocess.run([*argv, *(["--select", *select] if select else [])], capture_output=True, text=True,
+                          timeout=snowflake_check.TIMEOUT_SECONDS + 60)
+
+
+def test_the_project_passes_the_snowflake_check(tmp_path: Path) -> None:
+    process = run_check(tmp_path / "check")
+    assert process.returncode == 0, process.stdout[-6000:] + process.stderr[-3000:]
+    out = process.stdout
+    assert "snowflake-check: OK" in out
+    # Every kind of resource is in the table, and the current-state models executed.
+    for kind in ("seed.", "model.", "test.", "source.", "unit_test."):
+        assert f"\n{kind}" in out, kind
+    rows = {line.split()[0]: line.split(None, 1)[1] for line in out.splitlines() if line.startswith("model.")}
+    base = {name: outcome for name, outcome in rows.items() if ".base_magento__" in name}
+    assert base and all(outcome.startswith("executed") for outcome in base.values()), base
+
+
+def test_the_check_fails_on_a_duckdb_only_function(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(REPO, project, ignore=shutil.ignore_patterns(".venv", ".git", "target", "logs", "warehouse",
+                                                                  "dbt_packages", "node_modules", ".pytest_cache"))
+    model = project / "models" / "staging" / "magento" / "stg_magento__customer_groups.sql"
+    sql = model.read_text()
+    injected = sql.replace("select", "select\n        epoch_ms(0) as injected_at,", 1)
+    assert injected != sql
+    model.write_text(injected)
+    process = run_check(tmp_path / "check", project, "+stg_magento__customer_groups")
+    # The emulator (DuckDB) runs epoch_ms; the deny-list does not let it through.
+    assert process.returncode == 1, process.stdout[-4000:]
+    assert "functions Snowflake lacks ['epoch_ms']" in process.stdout
+    assert "stg_magento__customer_groups" in process.stdout
+
+
+@pytest.mark.parametrize("sql, denied", [
+    ("select epoch_ms(1) as t", ["epoch_ms"]),
+    ("select strftime(x, '%Y') from t", ["strftime"]),
+    ("select * from range(3)", ["range"]),
+    ("select list_contains(a, 1) from t", ["list_contains"]),
+    ("select regexp_matches(a, 'x') from t", ["regexp_matches"]),
+    ("select today()", ["today"]),
+    ("select to_timestamp_ntz(x, 3), 'epoch_ms(' as s from t", []),  # a string literal is no call
+    ("select sum(x) over (order by y range between unbounded preceding and current row) from t", []),
+])
+def test_the_deny_list(sql: str, denied: list[str]) -> None:
+    assert snowflake_check.denied_functions(sql) == denied
+
+
+def test_the_gap_list_is_applied_before_the_emulator_runs_a_statement() -> None:
+    gaps = snowflake_check.load_gaps()
+    runs, gap = snowflake_check.emulated("create or replace temporary table a.b.c__dbt_tmp as (select 1)", gaps)
+    assert gap == "temporary_table_catalog" and runs.startswith("create or replace table")
+    assert snowflake_check.emulated("grant select on table a.b.c to role r", gaps) == ("select 1", "grants")
+    assert snowflake_check.emulated("merge into a.b.c as t using (select 1 as x) as s on t.x = s.x "
+                                    "when matched then delete", gaps)[1] is None
