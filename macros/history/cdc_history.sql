@@ -132,25 +132,43 @@ steps as (
         max(_streamkap_source_ts_ms) over (
             {{ by_key }} order by event_number rows between unbounded preceding and current row
         ) as effective_ms,
-        coalesce(lag(__deleted) over ({{ by_key }} order by event_number), true)
-        {%- for column in tracked %}
-            or lag({{ column.quoted }}) over ({{ by_key }} order by event_number) is distinct from {{ column.quoted }}
-        {%- endfor %} as opens_version
+        lag(__deleted) over ({{ by_key }} order by event_number) as previous_deleted
+        {%- for column in tracked %},
+        lag({{ column.quoted }}) over ({{ by_key }} order by event_number) as _cdc_previous_{{ loop.index }}
+        {%- endfor %}
 
     from numbered
+
+),
+
+opened as (
+
+    {#- A version opens at the first event, after a delete, or where a tracked column
+        changes (NULL-safe: a change to or from NULL counts). #}
+    select
+        steps.*,
+        coalesce(previous_deleted, true)
+        {%- for column in tracked %}
+            or coalesce(
+                _cdc_previous_{{ loop.index }} <> {{ column.quoted }},
+                not (_cdc_previous_{{ loop.index }} is null and {{ column.quoted }} is null)
+            )
+        {%- endfor %} as opens_version
+
+    from steps
 
 ),
 
 numbered_versions as (
 
     select
-        steps.*,
+        opened.*,
         sum(case when opens_version and not __deleted then 1 else 0 end) over (
             {{ by_key }} order by event_number rows between unbounded preceding and current row
         ) as version_number,
         lead(effective_ms) over ({{ by_key }} order by event_number) as next_effective_ms
 
-    from steps
+    from opened
 
 ),
 
@@ -240,4 +258,26 @@ create table if not exists {{ watermarks }} (
     applied_at timestamp
 );
     {%- endfor -%}
+{% endmacro %}
+
+
+{# The folder's query tag around a history run on Snowflake, as dbt-snowflake's own
+   materializations set it (other engines have no query tags). Returns the tag to restore. #}
+{% macro cdc_history_set_query_tag() %}
+    {{- return(adapter.dispatch('cdc_history_set_query_tag')()) -}}
+{% endmacro %}
+
+{% macro default__cdc_history_set_query_tag() %}{{ return(none) }}{% endmacro %}
+
+{% macro snowflake__cdc_history_set_query_tag() %}{{ return(set_query_tag()) }}{% endmacro %}
+
+
+{% macro cdc_history_unset_query_tag(original_query_tag) %}
+    {{- return(adapter.dispatch('cdc_history_unset_query_tag')(original_query_tag)) -}}
+{% endmacro %}
+
+{% macro default__cdc_history_unset_query_tag(original_query_tag) %}{{ return(none) }}{% endmacro %}
+
+{% macro snowflake__cdc_history_unset_query_tag(original_query_tag) %}
+    {{- return(unset_query_tag(original_query_tag)) -}}
 {% endmacro %}

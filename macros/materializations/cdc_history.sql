@@ -17,6 +17,7 @@
     {%- set offset_resets = cdc_offset_resets(change_log_config['table_name']) -%}
     {%- set target = this.incorporate(type='table') -%}
     {%- set watermarks = cdc_watermarks_relation(target) -%}
+    {%- set original_query_tag = cdc_history_set_query_tag() -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
@@ -68,6 +69,7 @@
     {{ run_hooks(post_hooks, inside_transaction=False) }}
     {%- do apply_grants(target, config.get('grants'), should_revoke=should_revoke(existing and target, full_refresh_mode=full_refresh)) -%}
     {%- do persist_docs(target, model) -%}
+    {%- do cdc_history_unset_query_tag(original_query_tag) -%}
     {{ return({'relations': [target]}) }}
 {% endmaterialization %}
 

@@ -52,8 +52,8 @@ PROJECT = yaml.safe_load((REPO / "dbt_project.yml").read_text())["name"]
 # them must give the defaults.
 ROLE_ENV = {"DBT_HIGHTOUCH_ROLE": "EMARSYS_SYNC_READER", "DBT_REPORTING_ROLE": "TRADING_READER"}
 DEFAULT_ROLES = {"DBT_HIGHTOUCH_ROLE": "HIGHTOUCH", "DBT_REPORTING_ROLE": "REPORTING"}
-QUERY_TAGS = {"base": "magento_current_state", "staging": "magento_staging", "intermediate": "magento_staging",
-              "crm": "crm", "trading": "trading"}
+QUERY_TAGS = {"base": "magento_current_state", "history": "magento_history", "staging": "magento_staging",
+              "intermediate": "magento_staging", "crm": "crm", "trading": "trading"}
 HELPER_TIMEOUT_SECONDS = 600
 
 

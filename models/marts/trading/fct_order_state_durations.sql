@@ -9,13 +9,13 @@ with
 
 order_versions as (
 
+    {#- A version still open at as_of (or closed after it) runs up to as_of. #}
     select
         entity_id as order_id,
         state as order_state,
         status as order_status,
         version_number,
         valid_from,
-        {#- A version still open at as_of (or later closed) runs up to as_of. #}
         case when valid_to <= {{ as_of_timestamp() }} then valid_to end as valid_to
 
     from {{ ref('history_magento__sales_order') }}
@@ -25,11 +25,13 @@ order_versions as (
 
 timed as (
 
+    {#- is_open: the pair the order is in at as_of; a deleted order is in none. #}
     select
-        order_versions.*,
-        {{ dbt.datediff('valid_from', 'coalesce(valid_to, ' ~ as_of_timestamp() ~ ')', 'second') }} as seconds_in_version,
-        {#- The pair the order is in at as_of; a deleted order is in none. #}
-        valid_to is null as is_open
+        *,
+        valid_to is null as is_open,
+        {{ dbt.datediff(
+            'valid_from', 'coalesce(valid_to, ' ~ as_of_timestamp() ~ ')', 'second'
+        ) }} as seconds_in_version
 
     from order_versions
 
@@ -42,7 +44,9 @@ pairs as (
         order_state,
         order_status,
         min(valid_from) as first_entered_at,
-        case when max(case when is_open then 1 else 0 end) = 0 then max(valid_to) end as last_left_at,
+        case
+            when max(case when is_open then 1 else 0 end) = 0 then max(valid_to)
+        end as last_left_at,
         count(*) as times_entered,
         sum(seconds_in_version) as seconds_in_status,
         max(case when is_open then 1 else 0 end) = 1 as is_current

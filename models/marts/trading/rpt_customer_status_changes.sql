@@ -12,9 +12,9 @@ customer_versions as (
         entity_id as customer_id,
         version_number,
         group_id as customer_group_id,
+        valid_from,
         is_active = 1 as is_active,
         lower(trim(email)) as normalized_email,
-        valid_from,
         case when valid_to <= {{ as_of_timestamp() }} then valid_to end as valid_to
 
     from {{ ref('history_magento__customer_entity') }}
@@ -25,11 +25,19 @@ customer_versions as (
 compared as (
 
     select
-        customer_versions.*,
-        lag(customer_group_id) over (partition by customer_id order by version_number) as previous_customer_group_id,
-        lag(is_active) over (partition by customer_id order by version_number) as previous_is_active,
-        lag(normalized_email) over (partition by customer_id order by version_number) as previous_email,
-        lag(valid_to) over (partition by customer_id order by version_number) as previous_valid_to
+        *,
+        lag(customer_group_id) over (
+            partition by customer_id order by version_number
+        ) as previous_customer_group_id,
+        lag(is_active) over (
+            partition by customer_id order by version_number
+        ) as previous_is_active,
+        lag(normalized_email) over (
+            partition by customer_id order by version_number
+        ) as previous_email,
+        lag(valid_to) over (
+            partition by customer_id order by version_number
+        ) as previous_valid_to
 
     from customer_versions
 
@@ -37,6 +45,8 @@ compared as (
 
 final as (
 
+    {#- NULL-safe comparisons: a change to or from NULL counts. A version after a
+        gap follows a deletion of the account: re-created. #}
     select
         cast(customer_id as integer) as customer_id,
         cast(version_number as integer) as version_number,
@@ -47,11 +57,21 @@ final as (
         is_active,
         previous_is_active,
         version_number = 1 as is_first_version,
-        {#- A version after a gap follows a deleted account: re-created. #}
-        version_number > 1 and previous_valid_to is distinct from valid_from as is_recreated,
-        version_number > 1 and previous_customer_group_id is distinct from customer_group_id as is_group_changed,
-        version_number > 1 and previous_is_active is distinct from is_active as is_active_changed,
-        version_number > 1 and previous_email is distinct from normalized_email as is_email_changed
+        version_number > 1 and coalesce(
+            previous_valid_to <> valid_from, previous_valid_to is null
+        ) as is_recreated,
+        version_number > 1 and coalesce(
+            previous_customer_group_id <> customer_group_id,
+            not (previous_customer_group_id is null and customer_group_id is null)
+        ) as is_group_changed,
+        version_number > 1 and coalesce(
+            previous_is_active <> is_active,
+            not (previous_is_active is null and is_active is null)
+        ) as is_active_changed,
+        version_number > 1 and coalesce(
+            previous_email <> normalized_email,
+            not (previous_email is null and normalized_email is null)
+        ) as is_email_changed
 
     from compared
 

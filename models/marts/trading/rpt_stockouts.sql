@@ -15,10 +15,10 @@ stock_item_versions as (
         item_id as stock_item_id,
         product_id,
         stock_id,
-        is_in_stock = 1 as is_in_stock,
-        cast(qty as decimal(12, 4)) as qty,
         version_number,
         valid_from,
+        is_in_stock = 1 as is_in_stock,
+        cast(qty as decimal(12, 4)) as qty,
         case when valid_to <= {{ as_of_timestamp() }} then valid_to end as valid_to
 
     from {{ ref('history_magento__cataloginventory_stock_item') }}
@@ -38,31 +38,46 @@ orders as (
 
 ),
 
+with_previous as (
+
+    select
+        *,
+        lag(is_in_stock) over (
+            partition by stock_item_id order by version_number
+        ) as previous_is_in_stock,
+        lag(valid_to) over (
+            partition by stock_item_id order by version_number
+        ) as previous_valid_to
+
+    from stock_item_versions
+
+),
+
 marked as (
 
-    {#- A period starts at an out-of-stock version that follows an in-stock one, or
-        that opens the item's history or follows a gap (the item was deleted). #}
+    {#- A period starts at an out-of-stock version that opens the item's history,
+        follows an in-stock one, or follows a gap (the item was deleted). #}
     select
-        stock_item_versions.*,
+        *,
         case
             when is_in_stock then 0
-            when lag(is_in_stock) over (partition by stock_item_id order by version_number) is null then 1
-            when lag(is_in_stock) over (partition by stock_item_id order by version_number) then 1
-            when lag(valid_to) over (partition by stock_item_id order by version_number)
-                is distinct from valid_from then 1
+            when previous_is_in_stock is null or previous_is_in_stock then 1
+            when previous_valid_to is null or previous_valid_to <> valid_from then 1
             else 0
         end as starts_period
 
-    from stock_item_versions
+    from with_previous
 
 ),
 
 numbered as (
 
     select
-        marked.*,
+        *,
         sum(starts_period) over (
-            partition by stock_item_id order by version_number rows between unbounded preceding and current row
+            partition by stock_item_id
+            order by version_number
+            rows between unbounded preceding and current row
         ) as period_number
 
     from marked
@@ -71,14 +86,16 @@ numbered as (
 
 periods as (
 
+    {#- A period is open while its last version is. #}
     select
         stock_item_id,
         period_number,
         min(product_id) as product_id,
         min(stock_id) as stock_id,
         min(valid_from) as started_at,
-        {#- Open while its last version is. #}
-        case when max(case when valid_to is null then 1 else 0 end) = 0 then max(valid_to) end as ended_at,
+        case
+            when max(case when valid_to is null then 1 else 0 end) = 0 then max(valid_to)
+        end as ended_at,
         min(qty) as lowest_qty
 
     from numbered
@@ -95,11 +112,13 @@ demand as (
     select
         periods.stock_item_id,
         periods.period_number,
-        sum(coalesce(order_items.qty_ordered, 0) - coalesce(order_items.qty_canceled, 0)) as units_sold
+        sum(
+            coalesce(order_items.qty_ordered, 0) - coalesce(order_items.qty_canceled, 0)
+        ) as units_sold
 
     from periods
     inner join order_items
-        on order_items.product_id = periods.product_id
+        on periods.product_id = order_items.product_id
     inner join orders
         on order_items.order_id = orders.order_id
     where
@@ -121,17 +140,23 @@ final as (
         cast(periods.ended_at as {{ type_timestamp_ntz() }}) as ended_at,
         periods.ended_at is null as is_ongoing,
         cast(
-            {{ dbt.datediff('periods.started_at', 'coalesce(periods.ended_at, ' ~ as_of_timestamp() ~ ')', 'second') }}
-            / 3600.0 as decimal(12, 2)
+            {{ dbt.datediff(
+                'periods.started_at',
+                'coalesce(periods.ended_at, ' ~ as_of_timestamp() ~ ')',
+                'second'
+            ) }} / 3600.0 as decimal(12, 2)
         ) as duration_hours,
         cast(periods.lowest_qty as decimal(12, 4)) as lowest_qty,
         cast(coalesce(demand.units_sold, 0) as decimal(12, 4)) as units_sold_7d_before,
-        cast(coalesce(demand.units_sold, 0) / {{ demand_days }}.0 as decimal(12, 4)) as avg_daily_units_7d_before
+        cast(
+            coalesce(demand.units_sold, 0) / {{ demand_days }}.0 as decimal(12, 4)
+        ) as avg_daily_units_7d_before
 
     from periods
     left join demand
-        on periods.stock_item_id = demand.stock_item_id
-        and periods.period_number = demand.period_number
+        on
+            periods.stock_item_id = demand.stock_item_id
+            and periods.period_number = demand.period_number
 
 )
 

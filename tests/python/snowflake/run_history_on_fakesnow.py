@@ -17,12 +17,32 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import re
 import sys
 import traceback
 from pathlib import Path
 from typing import Any
 
 REPORTS = ["rpt_stockouts", "fct_order_state_durations", "rpt_customer_status_changes"]
+# dbt-snowflake's query-tag statements, which the emulator does not answer: run as no-ops,
+# the session's tag read as the profile's.
+QUERY_TAG_NO_OP = re.compile(r"^\s*alter\s+session\s+(un)?set\s+query_tag\b", re.IGNORECASE)
+SHOW_QUERY_TAG = re.compile(r"^\s*show\s+parameters\s+like\s+'query_tag'\s+in\s+session", re.IGNORECASE)
+
+
+def install_query_tag_shim(rewritten: list[str]) -> None:
+    import fakesnow.cursor
+
+    original = fakesnow.cursor.FakeSnowflakeCursor.execute
+
+    def execute(self: Any, command: str, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(command, str) and (QUERY_TAG_NO_OP.match(command) or SHOW_QUERY_TAG.match(command)):
+            rewritten.append(command)
+            command = ("select 1" if QUERY_TAG_NO_OP.match(command)
+                       else "select 'QUERY_TAG' as key, 'magento_warehouse' as value")
+        return original(self, command, *args, **kwargs)
+
+    fakesnow.cursor.FakeSnowflakeCursor.execute = execute
 
 
 def load_helper() -> Any:
@@ -54,6 +74,7 @@ def main() -> int:
 
     with fakesnow.patch():
         helper.install_temp_table_shim(summary["rewritten_by_shim"])
+        install_query_tag_shim(summary["rewritten_by_shim"])
         import snowflake.connector
         from dbt.cli.main import dbtRunner
 

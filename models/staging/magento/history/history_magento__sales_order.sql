@@ -1,1 +1,4 @@
-{{ cdc_history('magento', 'sales_order', unique_key='entity_id', track_columns=['state', 'status']) }}
+{{ cdc_history(
+    'magento', 'sales_order', unique_key='entity_id',
+    track_columns=['state', 'status']
+) }}
