@@ -344,6 +344,11 @@ def check(work: Path) -> int:
     print(f"\n{len(statements)} statements parsed as Snowflake SQL; resources: {counts}")
     for phase, outcome in summary["phases"].items():
         print(f"  {phase}: {outcome.get('seconds', '?')} s")
+    # Every kind of resource was checked: a check that silently covers less proves less.
+    kinds = {node.split(".")[0] for node in resources}
+    for kind in () if summary.get("select") else ("seed", "model", "test", "source", "unit_test"):
+        if kind not in kinds:
+            problems.append(f"no {kind} was checked")
     stale = [] if summary.get("select") else sorted(set(reasons) - used)
     if stale:
         print(f"\nemulator gap entries that matched nothing (stale, remove them): {', '.join(stale)}")
