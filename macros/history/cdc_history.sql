@@ -60,19 +60,31 @@
    each with its whole chain (all its events); none reads every key. #}
 {% macro cdc_history_sql(change_log, key_names, columns, tracked, offset_resets=[], touched_keys_since=none) %}
     {%- set key_columns = cdc_pick_columns(columns, key_names) -%}
-    {%- set keys = key_columns | map(attribute='quoted') | list -%}
+    {#- The change log is read by its own spelling; after the first CTE, names are the
+        current state's (cdc_state_column), as in cdc_latest_events. -#}
+    {%- set log_keys = [] -%}
+    {%- set keys = [] -%}
+    {%- for column in key_columns -%}
+        {%- do log_keys.append(adapter.quote(column.name)) -%}
+        {%- do keys.append(cdc_state_column(column.name)) -%}
+    {%- endfor -%}
+    {%- set spelled = {} -%}
+    {%- for name in ['_streamkap_source_ts_ms', '_streamkap_ts_ms', '_streamkap_offset', '__deleted'] -%}
+        {%- do spelled.update({name: cdc_log_column(columns, name)}) -%}
+    {%- endfor -%}
     {%- set payload = columns | reject('in', cdc_pick_columns(columns, ['__deleted'])) | list -%}
     {%- set magento = cdc_history_magento_columns(columns) -%}
     {%- set sequence = cdc_pick_columns(columns, ['_streamkap_source_ts_ms', '_streamkap_ts_ms', '_streamkap_offset']) -%}
     {%- set by_key = 'partition by ' ~ keys | join(', ') -%}
     {%- set placeable -%}
-        {%- for column in key_columns %}
-        {{ column.quoted }} is not null and
+        {%- for key in log_keys %}
+        {{ key }} is not null and
         {%- endfor %}
-        _streamkap_source_ts_ms is not null
-        and _streamkap_offset >= 0
-        and _streamkap_ts_ms is not null
-        and (__deleted is null or lower(cast(__deleted as varchar)) in ('true', 'false'))
+        {{ spelled['_streamkap_source_ts_ms'] }} is not null
+        and {{ spelled['_streamkap_offset'] }} >= 0
+        and {{ spelled['_streamkap_ts_ms'] }} is not null
+        and ({{ spelled['__deleted'] }} is null
+             or lower(cast({{ spelled['__deleted'] }} as varchar)) in ('true', 'false'))
     {%- endset %}
 
 with
@@ -81,10 +93,13 @@ with
 touched_keys as (
 
     {#- A literal bound, so the scan prunes to the new events. #}
-    select distinct {{ keys | join(', ') }}
+    select distinct
+        {%- for key in log_keys %}
+        {{ key }} as {{ keys[loop.index0] }}{{ ',' if not loop.last }}
+        {%- endfor %}
     from {{ change_log }}
     where {{ placeable }}
-        and _streamkap_ts_ms >= {{ touched_keys_since }}
+        and {{ spelled['_streamkap_ts_ms'] }} >= {{ touched_keys_since }}
 
 ),
 {%- endif %}
@@ -93,9 +108,9 @@ change_log as (
 
     select
         {%- for column in payload %}
-        {{ column.quoted }},
+        {{ cdc_read_column(column) }},
         {%- endfor %}
-        {{ cdc_is_deleted('__deleted') }} as __deleted
+        {{ cdc_is_deleted(spelled['__deleted']) }} as __deleted
 
     from {{ change_log }} as events
     {#- Events the engine cannot place are left out, as in the current state. #}
@@ -104,7 +119,7 @@ change_log as (
         and exists (
             select 1 from touched_keys
             where {% for key in keys -%}
-                touched_keys.{{ key }} = events.{{ key }}{% if not loop.last %} and {% endif %}
+                touched_keys.{{ key }} = events.{{ log_keys[loop.index0] }}{% if not loop.last %} and {% endif %}
             {%- endfor %}
         )
     {%- endif %}
@@ -134,7 +149,8 @@ steps as (
         ) as effective_ms,
         lag(__deleted) over ({{ by_key }} order by event_number) as previous_deleted
         {%- for column in tracked %},
-        lag({{ column.quoted }}) over ({{ by_key }} order by event_number) as _cdc_previous_{{ loop.index }}
+        lag({{ cdc_state_column(column.name) }}) over ({{ by_key }} order by event_number)
+            as _cdc_previous_{{ loop.index }}
         {%- endfor %}
 
     from numbered
@@ -150,8 +166,8 @@ opened as (
         coalesce(previous_deleted, true)
         {%- for column in tracked %}
             or coalesce(
-                _cdc_previous_{{ loop.index }} <> {{ column.quoted }},
-                not (_cdc_previous_{{ loop.index }} is null and {{ column.quoted }} is null)
+                _cdc_previous_{{ loop.index }} <> {{ cdc_state_column(column.name) }},
+                not (_cdc_previous_{{ loop.index }} is null and {{ cdc_state_column(column.name) }} is null)
             )
         {%- endfor %} as opens_version
 
@@ -187,10 +203,10 @@ versions as (
 
 select
     {%- for column in magento %}
-    {{ column.quoted }},
+    {{ cdc_state_column(column.name) }},
     {%- endfor %}
     {%- for column in sequence %}
-    {{ column.quoted }},
+    {{ cdc_state_column(column.name) }},
     {%- endfor %}
     cast(version_number as integer) as version_number,
     {{ epoch_ms_to_timestamp('valid_from_ms') }} as valid_from,

@@ -28,6 +28,7 @@
     {%- set full_refresh = not existing or should_full_refresh() -%}
     {%- set repair = not full_refresh and cdc_repair_mode() -%}
     {%- set log_columns = cdc_checked_columns(plan['change_log'], key_names, change_log) -%}
+    {%- set ts_column = cdc_log_column(log_columns, '_streamkap_ts_ms') -%}
     {%- set tracked = cdc_history_tracked(log_columns, key_names, config.get('cdc_track_columns'),
                                           change_log_config['table_name']) -%}
 
@@ -39,7 +40,7 @@
             {{ cdc_create_table_as(target, cdc_history_sql(change_log, key_names, log_columns, tracked, offset_resets)) }}
         {%- endcall -%}
         {{ run_hooks(post_hooks, inside_transaction=True) }}
-        {%- do cdc_record_watermark(watermarks, target, change_log, none, plan['landed_rows']) -%}
+        {%- do cdc_record_watermark(watermarks, target, change_log, none, plan['landed_rows'], ts_column) -%}
     {%- else -%}
         {%- set applied_through_ms = plan['applied_through_ms'] -%}
         {%- set window_start = none if repair or applied_through_ms is none else applied_through_ms - lookback_ms -%}
@@ -57,12 +58,18 @@
                    cdc_history_sql(change_log, key_names, log_columns, tracked, offset_resets, window_start)) }}
         {%- endcall -%}
         {%- call statement('main') -%}
-            {{ cdc_history_merge_sql(target, recomputed, row_columns | map(attribute='quoted') | list + history_columns,
-                                     cdc_pick_columns(log_columns, key_names) | map(attribute='quoted') | list) }}
+            {#- The history's columns take the current state's spelling (cdc_state_column). -#}
+            {%- set row_names = [] -%}
+            {%- for column in row_columns %}{% do row_names.append(cdc_state_column(column.name)) %}{% endfor -%}
+            {%- set key_state_names = [] -%}
+            {%- for column in cdc_pick_columns(log_columns, key_names) -%}
+                {%- do key_state_names.append(cdc_state_column(column.name)) -%}
+            {%- endfor -%}
+            {{ cdc_history_merge_sql(target, recomputed, row_names + history_columns, key_state_names) }}
         {%- endcall -%}
         {%- do adapter.drop_relation(recomputed) -%}
         {{ run_hooks(post_hooks, inside_transaction=True) }}
-        {%- do cdc_record_watermark(watermarks, target, change_log, window_start, plan['landed_rows']) -%}
+        {%- do cdc_record_watermark(watermarks, target, change_log, window_start, plan['landed_rows'], ts_column) -%}
     {%- endif -%}
 
     {{ adapter.commit() }}

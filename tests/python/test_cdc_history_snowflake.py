@@ -24,6 +24,9 @@ from sqlglot import exp
 
 from test_snowflake_sql import helper_env, parse_snowflake, project_name, read_statements
 
+sys.path.insert(0, str(Path(__file__).resolve().parent / "snowflake"))
+import identifiers  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
 HELPER = Path(__file__).resolve().parent / "snowflake" / "run_history_on_fakesnow.py"
 BUILT = ("sales_order", "newsletter_subscriber")
@@ -32,11 +35,13 @@ REPORTS = ("rpt_stockouts", "fct_order_state_durations", "rpt_customer_status_ch
 T0 = datetime(2023, 11, 14, 22, 13, 20)  # the helper's first batch: 1_700_000_000_000 ms
 
 
-@pytest.fixture(scope="module")
-def emulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], list]:
+# Both shapes Streamkap lands columns in on Snowflake: UPPERCASE unquoted, "quoted lowercase".
+@pytest.fixture(scope="module", params=["upper", "quoted-lower"])
+def emulated(request: pytest.FixtureRequest,
+             tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], list]:
     work = tmp_path_factory.mktemp("snowflake_history")
     process = subprocess.run([sys.executable, str(HELPER), "--project-dir", str(REPO), "--work-dir", str(work),
-                              "--models", ",".join(BUILT)],
+                              "--models", ",".join(BUILT), "--column-case", request.param],
                              cwd=work, env=helper_env(), capture_output=True, text=True, timeout=600)
     summary_file = work / "summary.json"
     if process.returncode != 0 or not summary_file.exists():
@@ -102,8 +107,9 @@ def test_emulated_history_puts_the_late_event_in_its_place(emulated: tuple[Path,
     minute = 60_000
     for phase in ("run_2", "repair"):
         table = summary["tables"][phase]["sales_order"]
+        rows = [{name.lower(): value for name, value in row.items()} for row in table["rows"]]
         versions = sorted((r["entity_id"], r["version_number"], r["status"], r["valid_from"], r["valid_to"])
-                          for r in table["rows"])
+                          for r in rows)
         assert versions == [
             (1, 1, "k1 v1", at(0), at(minute)), (1, 2, "k1 v2", at(minute), None),
             (2, 1, "k2 v1", at(0), at(minute)),  # closed by its delete
@@ -112,3 +118,22 @@ def test_emulated_history_puts_the_late_event_in_its_place(emulated: tuple[Path,
             # k6's late event (a lower offset, committed earlier) splits the version it precedes.
             (6, 1, "k6 v1 late", at(20), at(50)), (6, 2, "k6 v2", at(50), None),
         ], phase
+
+
+def test_every_history_statement_resolves_under_snowflake_case_rules(
+        emulated: tuple[Path, dict[str, Any], list]) -> None:
+    """The emulator resolves names in any case; Snowflake does not (snowflake/identifiers.py)."""
+    _, summary, statements = emulated
+    catalog = identifiers.catalog_from_rows(summary["catalog"])
+    problems, kinds = [], set()
+    for statement in statements:
+        if not (statement.node_id and ".history_magento__" in statement.node_id):
+            continue
+        found, checked = identifiers.unresolved(statement.sql, catalog)
+        if checked:
+            kinds.add(statement.sql.lstrip().split()[0].lower())
+        if found:
+            problems.append(f"{statement}\n-> {found}")
+    assert problems == [], "\n\n".join(problems)
+    # The rebuilds and the recomputation read the change log: checked, not skipped.
+    assert "create" in kinds, kinds

@@ -60,7 +60,10 @@ def main() -> int:
     parser.add_argument("--project-dir", required=True, type=Path)
     parser.add_argument("--work-dir", required=True, type=Path)
     parser.add_argument("--models", required=True, help="comma-separated landing tables whose history to build")
+    parser.add_argument("--column-case", choices=("upper", "quoted-lower"), default="upper",
+                        help="landing columns UPPERCASE unquoted (Streamkap's default) or \"quoted lowercase\"")
     args = parser.parse_args()
+    quoted = args.column_case == "quoted-lower"
     helper = load_helper()
     project_dir: Path = args.project_dir.resolve()
     work: Path = args.work_dir.resolve()
@@ -83,7 +86,7 @@ def main() -> int:
         cursor = conn.cursor()
         cursor.execute(f"create schema if not exists {helper.LANDING_DATABASE}.{helper.LANDING_SCHEMA}")
         for table in tables.values():
-            cursor.execute(helper.landing_ddl(table, schema["streamkap_columns"]))
+            cursor.execute(helper.landing_ddl(table, schema["streamkap_columns"], quoted))
 
         def dbt(phase: str, *command: str, extra_vars: dict[str, Any] | None = None) -> None:
             argv = [*command, "--project-dir", str(project_dir), "--profiles-dir", str(profiles_dir),
@@ -91,7 +94,8 @@ def main() -> int:
                     "--log-path", str(work / "logs" / phase), "--log-format-file", "json",
                     "--log-level-file", "debug", "--no-use-colors",
                     "--vars", json.dumps({"magento_landing_database": helper.LANDING_DATABASE,
-                                          "magento_landing_schema": helper.LANDING_SCHEMA, **(extra_vars or {})})]
+                                          "magento_landing_schema": helper.LANDING_SCHEMA,
+                                          "magento_landing_quoted_columns": quoted, **(extra_vars or {})})]
             outcome: dict[str, Any] = {"success": False, "exception": None}
             try:
                 result = dbtRunner().invoke(argv)
@@ -113,17 +117,20 @@ def main() -> int:
 
         selection = ["--select", "path:models/staging/magento/history"]
         for name in chosen:
-            helper.insert(cursor, tables[name], helper.first_batch(tables[name]))
+            helper.insert(cursor, tables[name], helper.first_batch(tables[name]), quoted)
         dbt("run_1", "run", *selection)
         snapshot("run_1")
         for name in chosen:
-            helper.insert(cursor, tables[name], helper.second_batch(tables[name]))
+            helper.insert(cursor, tables[name], helper.second_batch(tables[name]), quoted)
         dbt("run_2", "run", *selection)
         snapshot("run_2")
         dbt("repair", "run", *selection, extra_vars={"cdc_repair": True})
         snapshot("repair")
         dbt("as_of", "run-operation", "cdc_write_states_as_of",
             "--args", json.dumps({"at": "2023-11-14 22:13:40", "schema": "PIT_MAGENTO"}))
+        # Column names as stored, for checking references against Snowflake's case rules.
+        cursor.execute("select table_catalog, table_schema, table_name, column_name from information_schema.columns")
+        summary["catalog"] = [list(row) for row in cursor.fetchall()]
         dbt("compile", "compile", "--select", "path:models/staging/magento/history", *REPORTS,
             "--exclude", "resource_type:test")
         conn.close()
