@@ -330,7 +330,7 @@ def markdown(project: Fleet, baseline: Fleet, args: argparse.Namespace, changed:
         "\"dbt run/build\" is `elapsed_time` of the cycle's `run_results.json`: the time `dbt run` (baseline)",
         "or `dbt build` (project) spent running the selected nodes, hooks included (0 when the cycle built",
         "nothing). The rest of a cycle's wall time is process start, dbt's import, parsing and, for the",
-        "project, `dbt ls` of the selector and the query that finds which change logs grew.",
+        "project, the selector's answer (`dbt ls`, kept while the project is unchanged) and the query that finds which change logs grew.",
         "",
         *[f"- {fact}" for fact in machine_facts()],
         "",
