@@ -19,9 +19,11 @@ $(BIN)/dbt: requirements.txt
 demo: $(BIN)/dbt
 	$(BIN)/python scripts/run_demo.py $(if $(CYCLES),--cycles $(CYCLES)) $(if $(CADENCE),--cadence $(CADENCE)) $(DEMO_ARGS)
 
+# pytest on two workers, one per core; a file's tests stay on one worker (they share
+# module fixtures). The slowest tests are listed at the end.
 test: $(BIN)/dbt
 	bash scripts/install_chromium.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 	$(MAKE) lint
 	$(MAKE) snowflake-check
 

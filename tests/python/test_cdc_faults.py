@@ -66,7 +66,7 @@ def test_runs_killed_at_random_moments_never_lose_an_event(cdc_project: CdcProje
         events.extend(batch)
 
         run = dbt_process(cdc_project)
-        time.sleep(rng.uniform(0.5, 4.0))  # before, during or after the model's statements
+        time.sleep(rng.uniform(0.3, 3.0))  # before, during or after the model's statements
         if run.poll() is None:
             killed_while_running += 1
             run.send_signal(signal.SIGKILL)  # no cleanup runs, as with a crash or the OOM killer

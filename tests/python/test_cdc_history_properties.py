@@ -55,7 +55,7 @@ SHAPES = {
 }
 WORKDIR = Path(tempfile.mkdtemp(prefix="cdc_history_properties_"))
 
-settings.register_profile("ci", max_examples=50, deadline=None,
+settings.register_profile("ci", max_examples=25, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile("thorough", max_examples=300, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
