@@ -112,7 +112,8 @@ sources:
       # Ingestion time: the change log is fresh when Streamkap keeps delivering.
       # max() reads the bare column, so Snowflake answers it from micro-partition
       # metadata instead of scanning the log; only its one result is converted.
-      loaded_at_query: "select {{ epoch_ms_to_timestamp('max(_streamkap_ts_ms)') }} from {{ this }}"
+      # Spelled by var magento_landing_quoted_columns (no column lookup per table).
+      loaded_at_query: "select {{ epoch_ms_to_timestamp('max(' ~ cdc_landing_column('_streamkap_ts_ms') ~ ')') }} from {{ this }}"
       freshness:
         warn_after: {count: 30, period: minute}
         error_after: {count: 6, period: hour}

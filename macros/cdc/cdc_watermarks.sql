@@ -10,12 +10,13 @@
 
 
 {# on-run-start: the watermarks and repairs tables of every schema holding
-   current-state models (created here, once, not by models running in parallel). #}
+   current-state or history models (created here, once, not by models running in
+   parallel). #}
 {% macro cdc_create_watermarks() %}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
     {%- set schemas = {} -%}
     {%- for node in graph.nodes.values()
-            if node.resource_type == 'model' and node.config.materialized == 'cdc_current_state' -%}
+            if node.resource_type == 'model' and node.config.materialized in ('cdc_current_state', 'cdc_history') -%}
         {%- do schemas.update({(node.database ~ '.' ~ node.schema): node}) -%}
     {%- endfor -%}
     {%- for node in schemas.values() -%}
@@ -32,8 +33,8 @@ create table if not exists {{ watermarks }} (
 {% endmacro %}
 
 
-{# One statement telling a run what it needs: the change log's columns, the current
-   state's columns (none when it does not exist), the watermark, and how many rows the
+{# One statement telling a run what it needs: the change log's columns, the target's
+   (current state or history) columns (none when it does not exist), the watermark, and how many rows the
    change log holds now (from table metadata, never a scan). Returns a dict. #}
 {% macro cdc_plan(change_log, target, watermarks) %}
     {%- set sql -%}
@@ -41,7 +42,7 @@ create table if not exists {{ watermarks }} (
                data_type
         from {{ cdc_columns_metadata(change_log) }}
         union all
-        select 'current_state', column_name, ordinal_position, null, data_type
+        select 'target', column_name, ordinal_position, null, data_type
         from {{ cdc_columns_metadata(target) }}
         union all
         select 'applied_through_ms', null, null, applied_through_ms, null from {{ watermarks }}
@@ -53,7 +54,7 @@ create table if not exists {{ watermarks }} (
         select 'landed_rows', null, null, ({{ cdc_row_count_metadata(change_log) }}), null
     {%- endset -%}
     {%- set rows = run_query(sql).rows -%}
-    {%- set plan = {'change_log': [], 'current_state': [], 'applied_through_ms': none,
+    {%- set plan = {'change_log': [], 'target': [], 'applied_through_ms': none,
                     'applied_landed_rows': none, 'landed_rows': none} -%}
     {#- By position: Snowflake upper-cases the names of result columns. -#}
     {%- set column_rows = [] -%}

@@ -217,65 +217,6 @@ from versions
 {%- endmacro %}
 
 
-{# One statement telling a history run what it needs (metadata only, never a scan): the
-   change log's columns, the history's columns (none when it does not exist), its
-   watermark, and how many rows the change log holds now. Returns a dict. #}
-{% macro cdc_history_plan(change_log, target, watermarks) %}
-    {%- set sql -%}
-        select 'change_log' as part, column_name as name, ordinal_position as position,
-               cast(null as bigint) as value, data_type
-        from {{ cdc_columns_metadata(change_log) }}
-        union all
-        select 'history', column_name, ordinal_position, null, data_type
-        from {{ cdc_columns_metadata(target) }}
-        union all
-        select 'applied_through_ms', null, null, applied_through_ms, null from {{ watermarks }}
-        where table_name = '{{ target.identifier }}'
-        union all
-        select 'applied_landed_rows', null, null, landed_rows, null from {{ watermarks }}
-        where table_name = '{{ target.identifier }}'
-        union all
-        select 'landed_rows', null, null, ({{ cdc_row_count_metadata(change_log) }}), null
-    {%- endset -%}
-    {%- set rows = run_query(sql).rows -%}
-    {%- set plan = {'change_log': [], 'history': [], 'applied_through_ms': none,
-                    'applied_landed_rows': none, 'landed_rows': none} -%}
-    {#- By position: Snowflake upper-cases the names of result columns. -#}
-    {%- set column_rows = [] -%}
-    {%- for row in rows if row[2] is not none -%}
-        {%- do column_rows.append(row) -%}
-    {%- endfor -%}
-    {%- for row in column_rows | sort(attribute=2) -%}
-        {%- do plan[row[0]].append(api.Column.create(row[1], row[4])) -%}
-    {%- endfor -%}
-    {%- for row in rows if row[2] is none and row[3] is not none -%}
-        {%- do plan.update({row[0]: row[3] | int}) -%}
-    {%- endfor -%}
-    {{ return(plan) }}
-{% endmacro %}
-
-
-{# on-run-start: the watermarks table (cdc_watermarks) of every schema holding history
-   models, which need not hold current-state models. #}
-{% macro cdc_history_create_watermarks() %}
-    {%- if not execute -%}{{ return('') }}{%- endif -%}
-    {%- set schemas = {} -%}
-    {%- for node in graph.nodes.values()
-            if node.resource_type == 'model' and node.config.materialized == 'cdc_history' -%}
-        {%- do schemas.update({(node.database ~ '.' ~ node.schema): node}) -%}
-    {%- endfor -%}
-    {%- for node in schemas.values() -%}
-        {%- set watermarks = cdc_watermarks_relation(api.Relation.create(database=node.database, schema=node.schema)) %}
-create schema if not exists {{ watermarks.without_identifier() }};
-create table if not exists {{ watermarks }} (
-    table_name varchar,
-    applied_through_ms bigint,
-    landed_rows bigint,
-    applied_at timestamp
-);
-    {%- endfor -%}
-{% endmacro %}
-
 
 {# The folder's query tag around a history run on Snowflake, as dbt-snowflake's own
    materializations set it (other engines have no query tags). Returns the tag to restore. #}

@@ -22,7 +22,7 @@
     {#- Whether the table exists comes from the plan too: looking it up in dbt's relation
         cache scans every relation of the schema, for each model of the fleet. -#}
     {%- set plan = cdc_plan(change_log, target, watermarks) -%}
-    {%- set existing = plan['current_state'] | length > 0 -%}
+    {%- set existing = plan['target'] | length > 0 -%}
     {%- set full_refresh = not existing or should_full_refresh() -%}
     {%- set repair = not full_refresh and cdc_repair_mode() -%}
     {%- set log_columns = cdc_checked_columns(plan['change_log'], key_names, change_log) -%}
@@ -48,7 +48,7 @@
         {%- endif -%}
         {%- set window_start = none if applied_through_ms is none
                 else applied_through_ms - lookback_ms -%}
-        {%- do cdc_add_new_columns(target, change_log, log_columns, plan['current_state']) -%}
+        {%- do cdc_add_new_columns(target, change_log, log_columns, plan['target']) -%}
         {%- call statement('main') -%}
             {#- The lookback also bounds the clock skew between MySQL and Streamkap. -#}
             {{ cdc_merge_sql(target, cdc_latest_events(change_log, key_names, log_columns, window_start,

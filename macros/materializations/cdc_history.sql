@@ -23,8 +23,8 @@
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
     {#- Whether the table exists comes from the plan: no relation-cache look-up. -#}
-    {%- set plan = cdc_history_plan(change_log, target, watermarks) -%}
-    {%- set existing = plan['history'] | length > 0 -%}
+    {%- set plan = cdc_plan(change_log, target, watermarks) -%}
+    {%- set existing = plan['target'] | length > 0 -%}
     {%- set full_refresh = not existing or should_full_refresh() -%}
     {%- set repair = not full_refresh and cdc_repair_mode() -%}
     {%- set log_columns = cdc_checked_columns(plan['change_log'], key_names, change_log) -%}
@@ -48,7 +48,7 @@
         {#- Magento's columns and the sequence of each version's last event: no __deleted. -#}
         {%- set row_columns = log_columns | reject('in', cdc_pick_columns(log_columns, ['__deleted'])) | list -%}
         {%- set kept = [] -%}
-        {%- for column in plan['history'] if column.name | lower not in history_columns -%}
+        {%- for column in plan['target'] if column.name | lower not in history_columns -%}
             {%- do kept.append(column) -%}
         {%- endfor -%}
         {%- do cdc_add_new_columns(target, change_log, row_columns, kept) -%}
