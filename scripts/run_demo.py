@@ -76,11 +76,13 @@ def build(args: list[str]) -> BuildResult:
 
 
 def current_state(db: Path, since_ts_ms: int) -> CurrentState:
-    """Totals over all current-state tables (the `*_magento` schema)."""
+    """Totals over all current-state tables (the `*_magento` schema, without the
+    engine's own tables and the history tables beside them)."""
     with duckdb.connect(str(db)) as con:
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables "
-            "where table_schema like '%magento' and table_type = 'BASE TABLE' and table_name <> 'cdc_watermarks'"
+            "where table_schema like '%magento' and table_type = 'BASE TABLE' "
+            "and table_name not in ('cdc_watermarks', 'cdc_repairs') and table_name not like 'history\\_%' escape '\\'"
         ).fetchall()
         union = " union all ".join(
             f'select count(*) as n, max(_streamkap_ts_ms) as newest, '
