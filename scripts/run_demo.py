@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     for stale in (db, db.with_name(db.name + ".wal")):
         stale.unlink(missing_ok=True)
     os.environ["DBT_DUCKDB_PATH"] = str(db)
-    target_path = REPO / "target"
+    # Where dbt writes its manifest: DBT_TARGET_PATH when set (relative to the project), else target/.
+    target_path = REPO / os.environ.get("DBT_TARGET_PATH", "target")
 
     simulator = MagentoSimulator(seed=args.seed, scale=args.scale, batch_minutes=args.batch_minutes,
                                  start=default_start(args.cycles, args.batch_minutes))
