@@ -55,10 +55,18 @@ def unchanged_models(manifest: Manifest, dbt_flags: list[str], callbacks: list[A
         return set()
     status = _fleet_status(manifest, dbt_flags, list({**schemas, **targets}.values()), list(targets.values()),
                            callbacks or [])
-    rows = {(schema, table): count for schema, table, count in status["tables"]}
-    applied = {(schema, table): count for schema, table, count in status["applied"]}
+    rows, applied = _counts(status["tables"]), _counts(status["applied"])
     return {unique_id for unique_id, (change_log, table) in models.items()
             if table in rows and rows.get(change_log) is not None and applied.get(table) == rows[change_log]}
+
+
+def _counts(listing: str) -> dict[tuple[str, str], int | None]:
+    """'schema<TAB>table<TAB>rows' lines (as cdc_fleet_status logs them) -> {(schema, table): rows}."""
+    counts: dict[tuple[str, str], int | None] = {}
+    for line in filter(None, listing.split("\n")):
+        schema, table, count = line.split("\t")
+        counts[(schema, table)] = int(count) if count else None
+    return counts
 
 
 def _fleet_status(manifest: Manifest, dbt_flags: list[str], schemas: list[dict[str, str]],

@@ -34,7 +34,12 @@ Overlapping runs:
   reach other machines: schedule the job on one.
   DuckDB lets one process at a time open a database file read-write. When
   another process holds the profile's file (a DuckDB shell, a notebook, a job
-  of another checkout), the run stops before dbt opens it (exit 5).
+  of another checkout), the run stops before dbt builds anything (exit 5).
+
+Parsing:
+  The manifest of the last parse is kept in dbt's target folder and loaded
+  while no file the parse read, flag, var, env var or dbt version has changed
+  (scripts/manifest_cache.py): a cycle over a large fleet skips the parse.
 
 Environment:
   HIGHTOUCH_API_KEY  Hightouch API key; required when a sync would be triggered
@@ -65,6 +70,7 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import atexit
 import fcntl
 import hashlib
 import json
@@ -81,16 +87,20 @@ from typing import Iterator, NoReturn, Sequence
 from urllib.parse import urlsplit
 
 import duckdb
+import yaml
 from dbt.cli.main import dbtRunner
-from dbt.config.runtime import load_profile
+from dbt.cli.resolvers import default_profiles_dir, default_project_dir
+from dbt.config.profile import Profile, read_profile
+from dbt.config.project import load_raw_project
+from dbt.config.renderer import ProfileRenderer
 from dbt.contracts.graph.manifest import Manifest
-from dbt.flags import get_flags
 
 SCRIPTS = str(Path(__file__).resolve().parent)
 if SCRIPTS not in sys.path:  # imported from elsewhere than scripts/
     sys.path.insert(0, SCRIPTS)
 
 import change_check  # noqa: E402
+import manifest_cache  # noqa: E402
 from cli_types import non_negative_float, non_negative_int, positive_float  # noqa: E402
 from hightouch import (  # noqa: E402
     DEFAULT_BASE_URL,
@@ -226,13 +236,30 @@ def dbt_flags(args: argparse.Namespace) -> list[str]:
 
 
 def parse_project(args: argparse.Namespace) -> Manifest:
-    """Parses the project once; ls and build reuse the manifest."""
+    """Parses the project once; ls and build reuse the manifest. While nothing parsing
+    reads has changed, the manifest of the last parse is loaded instead (manifest_cache)."""
+    cache = _target_path(args) / manifest_cache.CACHE_FILE
+    state = manifest_cache.project_state(_project_dir(args), [_profiles_dir(args)], dbt_flags(args))
+    manifest = manifest_cache.load(cache, state)
+    if manifest is not None:
+        return manifest
     # The manifest stays in memory for ls and build; writing it (megabytes for a
     # large fleet) would be most of the parse's time.
     result = dbtRunner().invoke(["parse", "--quiet", "--no-write-json", *dbt_flags(args)])
     if not result.success or not isinstance(result.result, Manifest):
         raise DbtError(f"dbt could not parse the project: {result.exception or 'see the errors above'}")
+    manifest_cache.save(cache, state, result.result)
     return result.result
+
+
+def _project_dir(args: argparse.Namespace) -> Path:
+    """The project dbt reads, resolved as dbt resolves it."""
+    return Path(args.project_dir or os.environ.get("DBT_PROJECT_DIR") or default_project_dir())
+
+
+def _profiles_dir(args: argparse.Namespace) -> Path:
+    """The folder of the profiles.yml dbt reads, resolved as dbt resolves it."""
+    return Path(args.profiles_dir or os.environ.get("DBT_PROFILES_DIR") or default_profiles_dir())
 
 
 SELECTION_CACHE = "run_and_sync_selection.json"
@@ -447,16 +474,18 @@ def run_lock(path: Path, selector: str) -> Iterator[None]:
             handle.truncate(0)  # still locked here: nobody reads a finished run as the holder
 
 
-def check_duckdb_file() -> None:
+def check_duckdb_file(args: argparse.Namespace) -> None:
     """Raises WarehouseBusy when another process holds the profile's DuckDB file.
 
     dbt would fail on it with a stack trace per attempt; asking DuckDB first
-    gives one message naming the file. Reads the profile as the last dbt
-    command of this run resolved it (same flags).
+    gives one message naming the file. Reads the profile as dbt would, with the
+    run's flags.
     """
     try:
-        flags = get_flags()
-        credentials = load_profile(str(flags.PROJECT_DIR), flags.VARS, flags.PROFILE, flags.TARGET).credentials
+        renderer = ProfileRenderer(yaml.safe_load(args.vars or "") or {})
+        profile_name = renderer.render_value(load_raw_project(str(_project_dir(args))).get("profile"))
+        credentials = Profile.from_raw_profiles(read_profile(str(_profiles_dir(args))), profile_name, renderer,
+                                                target_override=args.target).credentials
     except Exception:  # noqa: BLE001 (dbt reports a broken profile better when it opens it)
         return
     path = Path(str(getattr(credentials, "path", "")))
@@ -618,13 +647,12 @@ def run(args: argparse.Namespace) -> int:
 def _run_locked(args: argparse.Namespace, base_url: str) -> int:
     manifest = parse_project(args)
     selected = selected_nodes(manifest, args)
-    if args.only_changed or not args.dry_run:  # what opens the warehouse
-        check_duckdb_file()
     only = None
     if args.only_changed:
         try:
             unchanged = change_check.unchanged_models(manifest, dbt_flags(args))
         except change_check.ChangeCheckError as error:
+            check_duckdb_file(args)  # the likeliest reason, named
             # Never skip a model on a guess: build the whole selector.
             print(f"warning: {error}; building every model of the selector", file=sys.stderr)
         else:
@@ -641,6 +669,8 @@ def _run_locked(args: argparse.Namespace, base_url: str) -> int:
     if only is not None and not any(_is_built(manifest, node) for node in only):
         print(f"Nothing to build: no model of selector {args.selector!r} has new events.")
         return EXIT_OK
+    # Asked only before a build: a cycle with nothing new need not open the file twice.
+    check_duckdb_file(args)
     build = run_build(manifest, args, only)
     if client is None:
         print(f"\nNo Hightouch sync is fed by selector {args.selector!r}.")
@@ -712,5 +742,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def exit_now(code: int) -> NoReturn:
+    """Exits without tearing the interpreter down object by object: a large fleet's
+    manifest is millions of objects, and freeing them costs most of a second per
+    cycle. Output is flushed and exit handlers (dbt's log files, multiprocessing's
+    semaphores) run first, as at a normal exit."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -34,6 +34,10 @@ from sqlglot import exp
 REPO = Path(__file__).resolve().parents[2]
 HELPER = Path(__file__).resolve().parent / "snowflake" / "run_dbt_on_fakesnow.py"
 BASE_MODELS_DIR = REPO / "models" / "staging" / "magento" / "base"
+sys.path.insert(0, str(REPO / "scripts"))
+import change_check  # noqa: E402
+
+MARKER = change_check.MARKER
 
 # Landing tables whose base models are built; the others are only compiled.
 BUILT = ("customer_group", "sales_order", "newsletter_subscriber")
@@ -201,6 +205,20 @@ def test_dbt_commands(emulated: EmulatedRun) -> None:
     # The merge run executes in the emulator: no failure is tolerated.
     failed = [(r["unique_id"], r["message"]) for r in run_2["results"] if r["status"] != "success"]
     assert failed == [], failed
+
+
+def test_the_fleet_check_finds_nothing_new_after_the_merge_run(emulated: EmulatedRun) -> None:
+    """cdc_fleet_status (the runner's one question for the fleet) runs in the emulator:
+    after the merge run, every built table's watermark holds its change log's row count."""
+    outcome = emulated.phase("fleet_status")
+    assert outcome["success"], outcome["exception"]
+    answer = json.loads(next(m for m in outcome["logged"] if m.startswith(MARKER))[len(MARKER):])
+    rows, applied = change_check._counts(answer["tables"]), change_check._counts(answer["applied"])
+    landing = {table: count for (schema, table), count in rows.items() if schema.endswith(".streamkap")}
+    done = {table: count for (schema, table), count in applied.items()}
+    for table in BUILT:
+        assert landing[table] is not None and landing[table] > 0, table
+        assert done[table] == landing[table], (table, done.get(table), landing[table])
 
 
 @pytest.mark.parametrize("table", BUILT)
