@@ -26,7 +26,8 @@
    `columns` are the change log's columns (dbt Column objects). `replay_margin_ms`
    bounds how far commit times may run ahead of ingestion times (clock skew). Over the
    whole log, `resnapshot_ms` leaves out keys whose newest event was ingested before
-   the table's last re-snapshot (see cdc_apply_resnapshot). #}
+   the table's last re-snapshot (see cdc_apply_resnapshot). A window's events carry
+   __cdc_held_back too; every bound on the log is a literal. #}
 {% macro cdc_latest_events(change_log, key_names, columns, window_start=none, replay_margin_ms=0,
                            offset_resets=[], resnapshot_ms=none) %}
     {%- set key_columns = cdc_pick_columns(columns, key_names) -%}
@@ -89,7 +90,8 @@ replayed as (
     {#- An event whose original may have been ingested before the window (a replay, a
         redelivered old event) can be older than an event of its key applied long ago,
         whose row a delete has since removed: then it must not bring the row back. Its
-        original was ingested at or after its commit time minus the clock skew. #}
+        original was ingested at or after its commit time minus the clock skew, so the
+        lookup below needs the log from one margin before the oldest such commit. #}
     select
         {{ state_keys | join(', ') }},
         _streamkap_source_ts_ms,
@@ -97,50 +99,50 @@ replayed as (
         _streamkap_ts_ms
 
     from latest
-    where _streamkap_source_ts_ms < {{ window_start + replay_margin_ms }} and not __deleted
-
-),
-
-replay_horizon as (
-
-    {#- No row at all when nothing is replayed, so the lookup below reads nothing (a
-        NULL bound would still scan the history). A newer event of the key was ingested
-        after the replayed event's original, so no earlier than this. #}
-    select min(_streamkap_source_ts_ms) - {{ replay_margin_ms }} as since
-    from replayed
-    having count(*) > 0
+    where _streamkap_source_ts_ms >= {{ window_start - replay_margin_ms }}
+        and _streamkap_source_ts_ms < {{ window_start + replay_margin_ms }}
+        and not __deleted
 
 ),
 
 superseded as (
 
-    {#- A newer event of a replayed key was ingested before the window. #}
+    {#- A newer event of a replayed key was ingested before the window. Literal bounds,
+        so the scan prunes to two margins of the log. #}
     select distinct
         {%- for name in state_keys %}
         replayed.{{ name }}{{ ',' if not loop.last }}
         {%- endfor %}
 
-    from replay_horizon
-    inner join (
+    from (
         select
             {%- for column in key_columns + cdc_pick_columns(columns, ['_streamkap_source_ts_ms', '_streamkap_ts_ms', '_streamkap_offset']) %}
             {{ cdc_read_column(column) }}{{ ',' if not loop.last }}
             {%- endfor %}
         from {{ change_log }}
+        where {{ spelled['_streamkap_ts_ms'] }} >= {{ window_start - 2 * replay_margin_ms }}
+            and {{ spelled['_streamkap_ts_ms'] }} < {{ window_start }}
     ) as history
-        on history._streamkap_ts_ms >= replay_horizon.since
     inner join replayed
         on {% for name in state_keys -%}
             history.{{ name }} = replayed.{{ name }}
             {%- if not loop.last %} and {% endif %}
         {%- endfor %}
     where
-        history._streamkap_ts_ms < {{ window_start }}
+        history._streamkap_ts_ms >= replayed._streamkap_source_ts_ms - {{ replay_margin_ms }}
         and {{ cdc_is_newer('history', 'replayed', [], offset_resets) }}
 
 )
 
-select latest.*
+select
+    latest.*,
+    {#- Committed more than a margin before the window: whether a newer event of its key
+        came before the window would need the log further back than the literal bounds
+        above allow (Snowflake prunes on literals only). Over an existing row the
+        sequence guard decides; a key without a row waits one run (cdc_merge_sql), and
+        the watermark (cdc_record_watermark) moves the next window back to cover it. #}
+    latest._streamkap_source_ts_ms < {{ window_start - replay_margin_ms }} and not latest.__deleted
+        as __cdc_held_back
 from latest
 where not exists (
     select 1 from superseded

@@ -124,21 +124,36 @@ create table if not exists {{ watermarks }} (
 {# Records a run: the change log is applied through its newest event (read from the
    window only), and counted `landed_rows` rows when the run began, so rows landing
    meanwhile make the next run apply them. `ts_column`: the change log's spelling of
-   _streamkap_ts_ms (see cdc_log_column). #}
-{% macro cdc_record_watermark(watermarks, target, change_log, window_start, landed_rows, ts_column='_streamkap_ts_ms') %}
+   _streamkap_ts_ms (see cdc_log_column). `held_back` (current state only): events the
+   run left for the next one, as {'when': predicate on the change log, 'commit_ts':
+   its spelling of _streamkap_source_ts_ms, 'reach_ms': how far after the oldest one's
+   commit the next window's end may be}; when any is in the window, the watermark moves
+   back so the next window covers them, and landed_rows is left empty so the next run
+   happens whether or not anything lands. #}
+{% macro cdc_record_watermark(watermarks, target, change_log, window_start, landed_rows, ts_column='_streamkap_ts_ms',
+                              held_back=none) %}
+    {%- set newest = 'max(' ~ ts_column ~ ')' -%}
+    {%- set landed = 'cast(' ~ (landed_rows if landed_rows is not none else 'null') ~ ' as bigint)' -%}
     {%- call statement('cdc_record_watermark') -%}
         merge into {{ watermarks }} as watermark
         using (
             select
                 '{{ target.identifier }}' as table_name,
-                (
-                    select max({{ ts_column }}) from {{ change_log }}
-                    {%- if window_start is not none %}
-                    where {{ ts_column }} >= {{ window_start }}
-                    {%- endif %}
-                ) as applied_through_ms,
-                cast({{ landed_rows if landed_rows is not none else 'null' }} as bigint) as landed_rows,
+                {%- if held_back %}
+                least({{ newest }}, coalesce(
+                    min(case when {{ held_back['when'] }} then {{ held_back['commit_ts'] }} end) + {{ held_back['reach_ms'] }},
+                    {{ newest }})) as applied_through_ms,
+                case when count(case when {{ held_back['when'] }} then 1 end) > 0 then cast(null as bigint)
+                    else {{ landed }} end as landed_rows,
+                {%- else %}
+                {{ newest }} as applied_through_ms,
+                {{ landed }} as landed_rows,
+                {%- endif %}
                 {{ current_utc_timestamp() }} as applied_at
+            from {{ change_log }}
+            {%- if window_start is not none %}
+            where {{ ts_column }} >= {{ window_start }}
+            {%- endif %}
         ) as applied
             on watermark.table_name = applied.table_name
         when matched then update set

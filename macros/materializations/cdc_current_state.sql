@@ -53,10 +53,16 @@
             {#- The lookback also bounds the clock skew between MySQL and Streamkap. -#}
             {{ cdc_merge_sql(target, cdc_latest_events(change_log, key_names, log_columns, window_start,
                                                        lookback_ms, offset_resets),
-                             log_columns, key_names, offset_resets) }}
+                             log_columns, key_names, offset_resets, hold_back=window_start is not none) }}
         {%- endcall -%}
         {{ run_hooks(post_hooks, inside_transaction=True) }}
-        {%- do cdc_record_watermark(watermarks, target, change_log, window_start, plan['landed_rows'], ts_column) -%}
+        {%- set held_back = none if window_start is none else {
+                'when': cdc_log_column(log_columns, '_streamkap_source_ts_ms') ~ ' < ' ~ (window_start - lookback_ms)
+                        ~ ' and not ' ~ cdc_is_deleted(cdc_log_column(log_columns, '__deleted')),
+                'commit_ts': cdc_log_column(log_columns, '_streamkap_source_ts_ms'),
+                'reach_ms': 2 * lookback_ms} -%}
+        {%- do cdc_record_watermark(watermarks, target, change_log, window_start, plan['landed_rows'], ts_column,
+                                    held_back) -%}
     {%- endif -%}
     {%- if repair -%}
         {%- do cdc_repair_late_events(target, change_log, change_log_config['table_name'], key_names, log_columns,

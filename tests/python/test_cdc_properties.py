@@ -149,14 +149,15 @@ def oracle(visible: list[dict[str, Any]], key_columns: tuple[str, ...], resets: 
 
 
 def check(project: CdcProject, visible: list[dict[str, Any]], key_columns: tuple[str, ...],
-          resets: list[int]) -> None:
-    """The current state, as a multiset, against the oracle: one row per live key."""
+          resets: list[int], waiting: set[tuple] = frozenset()) -> None:
+    """The current state, as a multiset, against the oracle: one row per live key
+    (keys `waiting` for the next run are left out)."""
     rows = project.query(f"select {', '.join(key_columns)}, name, _streamkap_source_ts_ms, _streamkap_offset from {MODEL}")
     keys = Counter(row[:len(key_columns)] for row in rows)
     assert [key for key, n in keys.items() if n > 1] == [], "a key has more than one row"
     actual = {row[:len(key_columns)]: row[len(key_columns):] for row in rows}
     expected = oracle(visible, key_columns, resets)
-    for key in set(actual) | set(expected):
+    for key in (set(actual) | set(expected)) - waiting:
         assert actual.get(key) in expected.get(key, {None}), f"key {key}: {actual.get(key)} not in {expected.get(key)}"
 
 
@@ -312,7 +313,16 @@ def test_incremental_runs_match_the_oracle_and_a_full_refresh(shape: str, draw_a
         # Declared resets count only for events ingested from then on: declaring one
         # ahead of its first event changes nothing.
         project.dbt("run", *(["--full-refresh"] if batch.full_refresh else []), *dbt_vars(log.resets))
-        check(project, visible, table.key, log.resets)
+        # An event committed more than two lookbacks before the newest applied one may
+        # wait one run when its key has no row (README, Replays of old events).
+        waiting = set() if batch.full_refresh or newest_before is None else {
+            tuple(e[c] for c in table.key) for e in batch.events
+            if e["_streamkap_source_ts_ms"] is not None and not is_deleted(e["__deleted"])
+            and e["_streamkap_source_ts_ms"] < newest_before - 2 * LOOKBACK_MS}
+        check(project, visible, table.key, log.resets, waiting)
+        if waiting:
+            project.dbt("run", *dbt_vars(log.resets))
+            check(project, visible, table.key, log.resets)
 
     # Every event is visible by now: the table is Magento's, wherever no tie leaves it open.
     state = {row[:-1]: row[-1] for row in project.query(f"select {', '.join(table.key)}, name from {MODEL}")}
