@@ -272,6 +272,35 @@ def test_a_changed_model_sends_at_most_four_statements(emulated: EmulatedRun, ta
     assert 1 < len(sent) <= 4, "\n---\n".join(s.sql for s in sent)
 
 
+@pytest.mark.parametrize("table", BUILT)
+def test_every_read_of_the_change_log_in_a_steady_run_is_bounded_by_literals(
+        emulated: EmulatedRun, table: str) -> None:
+    """Snowflake prunes micro-partitions on literal bounds, never on a subquery's value:
+    each scan of the change log in the MERGE and the watermark (the window, the replay
+    lookup) bounds _streamkap_ts_ms from below by a literal, and the lookup from above."""
+    scans = []
+    for statement in emulated.model_statements("run_2", table):
+        tree = parse_one_statement(statement)
+        for select in tree.find_all(exp.Select):
+            sources = [t for t in select.find_all(exp.Table) if t.find_ancestor(exp.Select) is select]
+            if any(t.name.lower() == table and t.db.lower() == "streamkap" for t in sources):
+                scans.append((statement, select))
+    assert len(scans) >= 3, "expected the window, the replay lookup and the watermark to read the change log"
+    for statement, select in scans:
+        where = select.args.get("where")
+        assert where is not None, f"an unbounded scan of the change log:\n{statement}"
+        bounds = {}
+        for comparison in where.find_all(exp.GTE, exp.GT, exp.LT, exp.LTE):
+            if isinstance(comparison.this, exp.Column) and comparison.this.name.lower() == "_streamkap_ts_ms":
+                bounds.setdefault(type(comparison).__name__, []).append(comparison.expression)
+        lower = bounds.get("GTE", []) + bounds.get("GT", [])
+        assert lower and all(isinstance(b, exp.Literal) for b in lower), f"lower bound not a literal:\n{select.sql()}"
+        upper = bounds.get("LT", []) + bounds.get("LTE", [])
+        assert all(isinstance(b, exp.Literal) for b in upper), f"upper bound not a literal:\n{select.sql()}"
+    # The replay lookup reads the log before the window: bounded from above too.
+    assert any(select.args["where"].find(exp.LT) for _, select in scans)
+
+
 def test_every_captured_statement_parses_as_snowflake(emulated: EmulatedRun) -> None:
     assert emulated.statements, "no SQLQuery event in dbt's logs"
     failures = []
