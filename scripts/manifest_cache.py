@@ -15,7 +15,8 @@ dbt's target folder, with a fingerprint of everything parsing reads:
 A run with the same fingerprint loads that manifest (a fraction of a second) instead
 of parsing; any difference parses, as dbt would, and keeps the new manifest. A file
 edited, added or removed, another --vars or a changed env var therefore always
-re-parses. Delete the file (or target/) to force a parse.
+re-parses. Delete the file (or target/) to force a parse. The file is a pickle in the
+project's own build folder: whoever can write there can already change the project.
 """
 
 from __future__ import annotations
