@@ -9,6 +9,7 @@ scaffolded still works) and writes or updates, in the dbt project:
   models/staging/magento/_magento__sources.yml
       one entry per landing table: its columns with data_type, not_null (severity
       warn) on the key columns and the table's streamkap_events_are_placeable test;
+      the source's column quoting, from var magento_landing_quoted_columns;
   models/staging/magento/base/base_magento__<table>.sql
       the one-line current-state model, when missing (existing files are kept);
   models/staging/magento/base/_magento__base_models.yml
@@ -38,7 +39,8 @@ missing (each is printed); with --prune, something gone is left to delete; with
 
 Exit codes: 0 done, or up to date with --check; 1 --check: the project is behind the
 landing schema; 2 bad arguments; 3 error (dbt could not read the landing schema, it
-has no tables, a key column is missing, a YAML file cannot be read).
+has no tables, a key column is missing, a YAML file cannot be read, or on Snowflake the
+landing columns' letter case contradicts var magento_landing_quoted_columns).
 
 dbt's log of the operation: target/scaffold_cdc_project/logs/dbt.log.
 
@@ -90,6 +92,11 @@ STREAMKAP_COLUMNS = {
     "__deleted": "Streamkap: true when the event is a delete.",
 }
 PLACEABLE_TEST = "streamkap_events_are_placeable"
+QUOTED_COLUMNS_VAR = "magento_landing_quoted_columns"
+QUOTING_COMMENT = (
+    'Landing columns named in tests: quoted when Streamkap lands "quoted lowercase"\n'
+    f"columns (var {QUOTED_COLUMNS_VAR}), else bare (UPPERCASE unquoted)."
+)
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 MODEL_CALL = re.compile(
     r"cdc_current_state\(\s*'(?P<source>\w+)'\s*,\s*'(?P<table>\w+)'\s*,\s*unique_key\s*=\s*(?P<key>'[^']*'|\[[^\]]*\])"
@@ -108,6 +115,9 @@ sources:
       turn each log into the table as it is now.
     database: "{{ var('magento_landing_database', env_var('DBT_MAGENTO_LANDING_DATABASE', env_var('MAGENTO_LANDING_DATABASE', target.database))) }}"
     schema: "{{ var('magento_landing_schema', env_var('DBT_MAGENTO_LANDING_SCHEMA', env_var('MAGENTO_LANDING_SCHEMA', 'streamkap'))) }}"
+""" + "".join(f"    # {line}\n" for line in QUOTING_COMMENT.splitlines()) + """\
+    quoting:
+      column: "{{ var('magento_landing_quoted_columns', false) | string | lower == 'true' }}"
     config:
       # Ingestion time: the change log is fresh when Streamkap keeps delivering.
       # max() reads the bare column, so Snowflake answers it from micro-partition
@@ -133,6 +143,7 @@ class ScaffoldError(Exception):
 class LandingTable:
     name: str
     columns: dict[str, str] = field(default_factory=dict)  # lower-case name -> data type
+    stored: dict[str, str] = field(default_factory=dict)  # lower-case name -> name as the warehouse stores it
 
 
 @dataclass
@@ -140,6 +151,8 @@ class Landing:
     database: str
     schema: str
     tables: dict[str, LandingTable]
+    target_type: str = ""  # dbt's adapter type: snowflake, duckdb
+    quoted_columns: bool = False  # var magento_landing_quoted_columns as dbt resolved it
 
 
 def data_type(raw: str, precision: int | None, scale: int | None) -> str:
@@ -227,7 +240,35 @@ def read_landing(project_dir: Path, passthrough: list[str]) -> Landing:
         table.columns[row["column"].lower()] = data_type(
             row["data_type"], row.get("numeric_precision"), row.get("numeric_scale")
         )
-    return Landing(payload["database"], payload["schema"], tables)
+        table.stored[row["column"].lower()] = row["column"]
+    return Landing(payload["database"], payload["schema"], tables, payload.get("target_type", ""),
+                   bool(payload.get("quoted_columns")))
+
+
+def letter_case_problem(landing: Landing) -> str | None:
+    """Why the landing columns' letter case contradicts var magento_landing_quoted_columns, if it does.
+
+    Snowflake resolves an unquoted name upper-case and a quoted one as written, so the
+    source's column tests and freshness query find the columns only when the var says
+    how Streamkap spells them. DuckDB resolves names in any case: nothing to check.
+    """
+    if landing.target_type != "snowflake":
+        return None
+    quoted = landing.quoted_columns
+    wrong = [f'{table.name}."{stored}"' for table in landing.tables.values()
+             if all(c in table.columns for c in STREAMKAP_COLUMNS)
+             for stored in table.stored.values() if stored != (stored.lower() if quoted else stored.upper())]
+    if not wrong:
+        return None
+    shown = ", ".join(wrong[:3]) + (", ..." if len(wrong) > 3 else "")
+    where = f"{len(wrong)} column(s) of landing schema {landing.database}.{landing.schema}"
+    if quoted:
+        return (f"var {QUOTED_COLUMNS_VAR} is true (\"quoted lowercase\" landing columns), but {where} are stored "
+                f"in another case: {shown}. Set {QUOTED_COLUMNS_VAR}: false for UPPERCASE unquoted columns "
+                "(Streamkap's default), or match Streamkap's letter case setting")
+    return (f"{where} are stored in lower or mixed case (\"quoted lowercase\"): {shown}. Set var "
+            f"{QUOTED_COLUMNS_VAR}: true (dbt_project.yml or --vars), or land UPPERCASE unquoted "
+            "columns (Streamkap's letter case setting)")
 
 
 # --- primary keys --------------------------------------------------------------------
@@ -503,8 +544,12 @@ class Scaffold:
         return document, text
 
     def plan(self) -> None:
+        problem = letter_case_problem(self.landing)
+        if problem:
+            raise ScaffoldError(problem)
         sources_doc, sources_text = self.read_document(SOURCES_FILE, NEW_SOURCES_FILE)
         source = self.magento_source(sources_doc)
+        self.sync_quoting(source)
         tables = entries(source, "tables")
         properties_doc, properties_text = self.read_document(PROPERTIES_FILE, NEW_PROPERTIES_FILE)
         models_seq = entries(properties_doc, "models")
@@ -560,6 +605,27 @@ class Scaffold:
         source = load(NEW_SOURCES_FILE, self.path(SOURCES_FILE))["sources"][0]
         sources.append(source)
         return source
+
+    def sync_quoting(self, source: CommentedMap) -> None:
+        """The source's column quoting, read from var magento_landing_quoted_columns.
+
+        Built-in tests (not_null) name a source column as the YAML writes it, lower case:
+        bare, Snowflake resolves it upper-case, which misses "quoted lowercase" columns.
+        One setting serves the tests and the freshness query. A value set by hand is kept.
+        """
+        quoting = source.get("quoting")
+        if isinstance(quoting, dict) and "column" in quoting:
+            return
+        wanted = load(NEW_SOURCES_FILE, self.path(SOURCES_FILE))["sources"][0]["quoting"]
+        if isinstance(quoting, dict):
+            quoting.insert(len(quoting), "column", wanted["column"])
+        else:
+            keys = list(source.keys())
+            position = next((keys.index(k) for k in ("config", "tables") if k in keys), len(keys))
+            source.insert(position, "quoting", wanted)
+            source.yaml_set_comment_before_after_key("quoting", before=QUOTING_COMMENT, indent=4)
+        self.report.lines.append(f"updated  source {SOURCE_NAME}: column quoting from var {QUOTED_COLUMNS_VAR}")
+        self.report.pending.append(f"source {SOURCE_NAME}: quoting.column is not set (from var {QUOTED_COLUMNS_VAR})")
 
     def key_of(self, table: str, model: Path | None) -> tuple[tuple[str, ...] | None, str]:
         known = self.keys.get(table)

@@ -1,7 +1,10 @@
 """make snowflake-check: every resource of the project, for a snowflake target, in an emulator.
 
 No Snowflake account is reachable, so the project runs against fakesnow (an in-process
-Snowflake emulator on DuckDB) in a subprocess (fakesnow patches the Snowflake connector):
+Snowflake emulator on DuckDB) in a subprocess (fakesnow patches the Snowflake connector),
+once per landing shape, the two in parallel: landing columns UPPERCASE unquoted
+(Streamkap's default, `upper`) and "quoted lowercase" (`quoted-lower`, with var
+magento_landing_quoted_columns: true). In each:
 
   1. the landing schema of scripts/magento_cdc/schema.py, a first batch of change events
      in a few change logs (the others empty);
@@ -12,21 +15,29 @@ Snowflake emulator on DuckDB) in a subprocess (fakesnow patches the Snowflake co
 
 Every statement dbt sends (the SQLQuery events of its JSON debug logs) is then parsed
 with sqlglot's Snowflake dialect (errors raise) and scanned for functions Snowflake
-lacks (DENIED, by function name in the parsed tree, and by regex as a fallback).
+lacks (DENIED, by function name in the parsed tree, and by regex as a fallback). The
+emulator (DuckDB) resolves names in any letter case, so each statement's column
+references are also resolved against the emulator's catalog by Snowflake's rules
+(tests/python/snowflake/identifiers.py): unquoted upper-case, quoted as written.
 
 Where the emulator cannot run a statement as Snowflake would, the statement is run as
 tests/python/snowflake/emulator_gaps.yml says and its resource listed as "parsed only"
 with the reason. A statement the emulator fails on that matches no entry fails the
 check; an entry that matched nothing is reported as stale.
 
-Prints a table: resource -> executed / parsed only (why). Exit 0 when clean, 1 otherwise.
+Prints a table: resource, landing shapes -> executed / parsed only (why); a resource
+whose outcome differs between the shapes has a line per shape. Exit 0 when both shapes
+are clean, 1 otherwise.
 
-Usage: .venv/bin/python scripts/snowflake_check.py [--work-dir DIR] [--project-dir DIR]
+Usage: .venv/bin/python scripts/snowflake_check.py [--work-dir DIR] [--project-dir DIR] [--shapes SHAPE...]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
+import importlib
 import json
 import logging
 import os
@@ -46,12 +57,15 @@ REPO = Path(__file__).resolve().parents[1]
 SNOWFLAKE_HELPERS = REPO / "tests" / "python" / "snowflake"
 GAPS_FILE = SNOWFLAKE_HELPERS / "emulator_gaps.yml"
 PHASES = ("seed", "build", "freshness", "merge_run", "scaffold")
+# Landing shape -> whether Streamkap quotes the columns (var magento_landing_quoted_columns).
+SHAPES = {"upper": False, "quoted-lower": True}
 # DuckDB functions Snowflake does not have (list_* is a prefix).
 DENIED = {"epoch_ms", "strftime", "range", "regexp_matches", "today", "epoch", "strptime", "struct_pack",
           "current_localtimestamp"}
 DENIED_PREFIXES = ("list_",)
 DENIED_RE = re.compile(r"\b(" + "|".join(sorted(DENIED)) + r"|list_\w+)\s*\(", re.IGNORECASE)
 TIMEOUT_SECONDS = 900
+LANDING_SCHEMA = "STREAMKAP"  # run_dbt_on_fakesnow's landing schema
 
 
 # --- inside the emulator (subprocess) ------------------------------------------------
@@ -122,16 +136,19 @@ def install_gap_handler(gaps: list[dict[str, Any]], hits: list[dict[str, str]], 
     fakesnow.cursor.FakeSnowflakeCursor.execute = execute
 
 
-def emulate(work: Path, project_dir: Path, select: list[str]) -> int:
+def emulate(work: Path, project_dir: Path, select: list[str], shape: str) -> int:
     sys.path.insert(0, str(SNOWFLAKE_HELPERS))
     import run_dbt_on_fakesnow as fake
 
+    quoted = SHAPES[shape]
     profiles_dir = work / "profiles"
     fake.write_profiles(profiles_dir)
     landing = fake.load_tables(project_dir)
-    summary: dict[str, Any] = {"phases": {}, "gap_hits": [], "emulator_failures": [], "select": select}
+    summary: dict[str, Any] = {"phases": {}, "gap_hits": [], "emulator_failures": [], "select": select,
+                               "shape": shape}
     dbt_vars = json.dumps({"magento_landing_database": fake.LANDING_DATABASE,
-                           "magento_landing_schema": fake.LANDING_SCHEMA})
+                           "magento_landing_schema": fake.LANDING_SCHEMA,
+                           "magento_landing_quoted_columns": quoted})
     import fakesnow
 
     with fakesnow.patch():
@@ -144,14 +161,21 @@ def emulate(work: Path, project_dir: Path, select: list[str]) -> int:
         cursor = conn.cursor()
         cursor.execute(f"create schema if not exists {fake.LANDING_DATABASE}.{fake.LANDING_SCHEMA}")
         for table in landing["tables"].values():
-            cursor.execute(fake.landing_ddl(table, landing["streamkap_columns"]))
+            cursor.execute(fake.landing_ddl(table, landing["streamkap_columns"], quoted))
         for name in fake.LABEL_COLUMNS:  # a few change logs with events; the others empty
-            fake.insert(cursor, landing["tables"][name], fake.first_batch(landing["tables"][name]))
+            fake.insert(cursor, landing["tables"][name], fake.first_batch(landing["tables"][name]), quoted)
+
+        def catalog() -> None:
+            """Column names as stored, to resolve the statements by Snowflake's case rules."""
+            cursor.execute("select table_catalog, table_schema, table_name, column_name "
+                           "from information_schema.columns")
+            summary["catalog"] = [list(row) for row in cursor.fetchall()]
 
         def common(phase: str) -> list[str]:
             return ["--project-dir", str(project_dir), "--profiles-dir", str(profiles_dir), "--target", fake.TARGET,
                     "--target-path", str(work / "target"), "--log-path", str(work / "logs" / phase),
-                    "--log-format-file", "json", "--log-level-file", "debug", "--no-use-colors", "--vars", dbt_vars]
+                    "--log-format-file", "json", "--log-level-file", "debug", "--no-use-colors", "--vars", dbt_vars,
+                    "--no-write-json"]  # no manifest or run results: nothing reads them
 
         def dbt(phase: str, *command: str) -> None:
             started = time.monotonic()
@@ -171,6 +195,7 @@ def emulate(work: Path, project_dir: Path, select: list[str]) -> int:
 
         if select:  # a quick check of a few resources
             dbt("build", "build", "--select", *select)
+            catalog()
             conn.close()
             (work / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
             return 0
@@ -178,7 +203,7 @@ def emulate(work: Path, project_dir: Path, select: list[str]) -> int:
         dbt("build", "build", "--exclude", "resource_type:seed")
         dbt("freshness", "source", "freshness", "--output", str(work / "target" / "sources.json"))
         for name in fake.LABEL_COLUMNS:
-            fake.insert(cursor, landing["tables"][name], fake.second_batch(landing["tables"][name]))
+            fake.insert(cursor, landing["tables"][name], fake.second_batch(landing["tables"][name]), quoted)
         dbt("merge_run", "run", "--select", "path:models/staging/magento/base", "path:models/staging/magento/history")
 
         # The scaffold runs dbt in this process, through the same emulated connection.
@@ -186,7 +211,9 @@ def emulate(work: Path, project_dir: Path, select: list[str]) -> int:
         import scaffold_cdc
 
         started = time.monotonic()
-        os.environ.update(DBT_LOG_PATH=str(work / "logs" / "scaffold"), DBT_LOG_FORMAT_FILE="json")
+        # Its own target path: the other shape's scaffold may run at the same time.
+        os.environ.update(DBT_LOG_PATH=str(work / "logs" / "scaffold"), DBT_LOG_FORMAT_FILE="json",
+                          DBT_TARGET_PATH=str(work / "target_scaffold"))
         try:
             code = scaffold_cdc.main(["--check", "--project-dir", str(project_dir), "--profiles-dir",
                                       str(profiles_dir), "--target", fake.TARGET, "--vars", dbt_vars])
@@ -197,6 +224,7 @@ def emulate(work: Path, project_dir: Path, select: list[str]) -> int:
                                              "results": []}
         except Exception:
             summary["phases"]["scaffold"] = {"success": False, "exception": traceback.format_exc(), "results": []}
+        catalog()
         conn.close()
     (work / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return 0
@@ -224,6 +252,7 @@ def strip_literals(sql: str) -> str:
     return sql
 
 
+@functools.lru_cache(maxsize=None)  # most statements are the same in both shapes
 def denied_functions(sql: str) -> list[str]:
     """Functions Snowflake lacks, by name in the parsed tree and by regex."""
     import sqlglot
@@ -254,6 +283,7 @@ def bound(sql: str) -> str:
     return re.sub(r"\*/\.\.\.\s*$", "*/", sql.replace("%s", "?"))
 
 
+@functools.lru_cache(maxsize=None)
 def parse_error(sql: str) -> str | None:
     import sqlglot
     from sqlglot import exp
@@ -269,10 +299,46 @@ def parse_error(sql: str) -> str | None:
     return None
 
 
-def check(work: Path) -> int:
+_RESOLVED: dict[tuple[str, str], list[str]] = {}
+
+
+def helper(name: str) -> Any:
+    """A module of tests/python/snowflake/."""
+    if str(SNOWFLAKE_HELPERS) not in sys.path:
+        sys.path.insert(0, str(SNOWFLAKE_HELPERS))
+    return importlib.import_module(name)
+
+
+def unresolved_columns(sql: str, catalog: Any, fingerprints: tuple[str, str]) -> list[str]:
+    """Column references Snowflake could not resolve (unquoted names resolve upper-case).
+
+    `fingerprints`: of the whole catalog and of the catalog without the landing schema. A
+    statement that names no landing table resolves alike wherever the rest is alike, so
+    the shapes share its answer."""
+    import sqlglot
+
+    identifiers = helper("identifiers")
+    key = (sql, fingerprints[0] if LANDING_SCHEMA.lower() in sql.lower() else fingerprints[1])
+    if key not in _RESOLVED:
+        try:
+            _RESOLVED[key] = identifiers.unresolved(bound(sql), catalog)[0]
+        except sqlglot.errors.ParseError:  # parse_error reports it
+            _RESOLVED[key] = []
+    return _RESOLVED[key]
+
+
+def fingerprint(rows: list[list[str]]) -> str:
+    return hashlib.sha256(json.dumps(sorted(rows)).encode()).hexdigest()
+
+
+def check_shape(work: Path, gaps: list[dict[str, Any]]) -> dict[str, Any]:
+    """One landing shape's run: its problems, each resource's outcome, what it covered."""
+    identifiers = helper("identifiers")
     summary = json.loads((work / "summary.json").read_text())
-    gaps = load_gaps()
     statements = [s for phase in PHASES for s in read_statements(work / "logs" / phase / "dbt.log", phase)]
+    rows = summary.get("catalog") or []
+    catalog = identifiers.catalog_from_rows(rows)
+    fingerprints = (fingerprint(rows), fingerprint([r for r in rows if r[1].upper() != LANDING_SCHEMA.upper()]))
     problems: list[str] = []
     resources: dict[str, dict[str, Any]] = {}
 
@@ -304,6 +370,10 @@ def check(work: Path) -> int:
         denied = denied_functions(statement["sql"])
         if denied:
             problems.append(f"functions Snowflake lacks {denied} [{statement['node']}]:\n{statement['sql'][:1500]}")
+        unresolved = unresolved_columns(statement["sql"], catalog, fingerprints)
+        if unresolved:
+            problems.append(f"columns Snowflake would not resolve in this landing shape {unresolved} "
+                            f"[{statement['node']}]:\n{statement['sql'][:1500]}")
     for failure in summary["emulator_failures"]:
         if not failure["gap"]:
             problems.append(f"the emulator failed on a statement no gap entry lists ({failure['error'][:300]}):\n"
@@ -317,14 +387,16 @@ def check(work: Path) -> int:
         node = next((r["unique_id"] for r in base if r["unique_id"].endswith(f".base_magento__{name}")), None)
         if node is None or node not in merged:
             problems.append(f"the merge run sent no MERGE for base_magento__{name}")
+    # Every kind of resource was checked: a check that silently covers less proves less.
+    kinds = {node.split(".")[0] for node in resources}
+    for kind in () if summary.get("select") else ("seed", "model", "test", "source", "unit_test"):
+        if kind not in kinds:
+            problems.append(f"no {kind} was checked")
 
-    used = {hit["gap"] for hit in summary["gap_hits"]}
     reasons = {gap["id"]: gap["reason"] for gap in gaps}
     actions = {gap["id"]: gap["emulate"] for gap in gaps}
-    print(f"{'resource':<100} outcome")
-    counts: dict[str, int] = {}
-    for node in sorted(resources):
-        entry = resources[node]
+    outcomes: dict[str, str] = {}
+    for node, entry in resources.items():
         if not entry["statements"]:
             outcome = "no SQL (" + ", ".join(sorted(entry["status"])) + ")"
         else:
@@ -338,25 +410,45 @@ def check(work: Path) -> int:
                 outcome += ", some statements parsed only (" + "; ".join(skipped) + ")"
             if "fail" in entry["status"]:
                 outcome += " [test found rows in the synthetic data]"
+        outcomes[node] = outcome
+    counts: dict[str, int] = {}
+    for entry in resources.values():
         kind = "no SQL" if not entry["statements"] else "executed, with gaps" if entry["gaps"] else "executed"
         counts[kind] = counts.get(kind, 0) + 1
-        print(f"{node:<100} {outcome}")
-    print(f"\n{len(statements)} statements parsed as Snowflake SQL; resources: {counts}")
-    for phase, outcome in summary["phases"].items():
-        print(f"  {phase}: {outcome.get('seconds', '?')} s")
-    # Every kind of resource was checked: a check that silently covers less proves less.
-    kinds = {node.split(".")[0] for node in resources}
-    for kind in () if summary.get("select") else ("seed", "model", "test", "source", "unit_test"):
-        if kind not in kinds:
-            problems.append(f"no {kind} was checked")
-    stale = [] if summary.get("select") else sorted(set(reasons) - used)
+    return {"problems": problems, "outcomes": outcomes, "counts": counts, "statements": len(statements),
+            "seconds": {phase: outcome.get("seconds", "?") for phase, outcome in summary["phases"].items()},
+            "gaps_used": {hit["gap"] for hit in summary["gap_hits"]}, "select": bool(summary.get("select"))}
+
+
+def check(works: dict[str, Path]) -> int:
+    """Checks each landing shape's run; prints one table of resources with the shapes."""
+    gaps = load_gaps()
+    results = {shape: check_shape(work, gaps) for shape, work in works.items()}
+    nodes = sorted({node for result in results.values() for node in result["outcomes"]})
+    width = max(len(", ".join(results)), len("shapes"))
+    print(f"{'resource':<100} {'shapes':<{width}} outcome")
+    for node in nodes:
+        by_outcome: dict[str, list[str]] = {}
+        for shape, result in results.items():  # a test named after a quoted column exists in one shape
+            if node in result["outcomes"]:
+                by_outcome.setdefault(result["outcomes"][node], []).append(shape)
+        for outcome, shapes in by_outcome.items():
+            print(f"{node:<100} {', '.join(shapes):<{width}} {outcome}")
+    print()
+    for shape, result in results.items():
+        seconds = ", ".join(f"{phase} {s} s" for phase, s in result["seconds"].items())
+        print(f"{shape}: {result['statements']} statements parsed as Snowflake SQL; resources: {result['counts']}; "
+              f"{seconds}")
+    select = any(result["select"] for result in results.values())
+    stale = [] if select else sorted({gap["id"] for gap in gaps} - set().union(*(r["gaps_used"] for r in results.values())))
     if stale:
         print(f"\nemulator gap entries that matched nothing (stale, remove them): {', '.join(stale)}")
+    problems = [f"[{shape}] {problem}" for shape, result in results.items() for problem in result["problems"]]
     if problems:
         print(f"\nFAILED: {len(problems)} problem(s)\n")
         print("\n\n".join(problems))
         return 1
-    print("\nsnowflake-check: OK")
+    print(f"\nsnowflake-check: OK ({', '.join(results)})")
     return 0
 
 
@@ -366,26 +458,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project-dir", type=Path, default=REPO)
     parser.add_argument("--select", nargs="+", default=[],
                         help="only `dbt build --select` these (no seeds, freshness, merge run or scaffold)")
+    parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=list(SHAPES),
+                        help="landing column shapes to run (default: all)")
+    parser.add_argument("--shape", choices=list(SHAPES), help=argparse.SUPPRESS)
     parser.add_argument("--emulate", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     work, project_dir = args.work_dir.resolve(), args.project_dir.resolve()
     if args.emulate:
-        return emulate(work, project_dir, args.select)
+        return emulate(work, project_dir, args.select, args.shape)
     if work.exists():
         import shutil
 
         shutil.rmtree(work)
-    work.mkdir(parents=True)
+    works = {shape: work / shape for shape in dict.fromkeys(args.shapes)}
+    if not args.select:
+        # The scaffold's operation project is shared by the shapes: set it up before they run.
+        sys.path.insert(0, str(project_dir / "scripts"))
+        import scaffold_cdc
+
+        scaffold_cdc.operation_project(project_dir)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DBT_", "MAGENTO_LANDING_", "SNOWFLAKE_"))}
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-    process = subprocess.run([sys.executable, __file__, "--emulate", "--work-dir", str(work),
-                              "--project-dir", str(project_dir), *(["--select", *args.select] if args.select else [])],
-                             cwd=work, env=env, capture_output=True, text=True,
-                             timeout=TIMEOUT_SECONDS)
-    if process.returncode != 0 or not (work / "summary.json").exists():
-        print(f"the emulated run failed (exit {process.returncode}):\n{process.stdout[-4000:]}\n{process.stderr[-4000:]}")
-        return 1
-    return check(work)
+    processes = {}
+    for shape, shape_work in works.items():
+        shape_work.mkdir(parents=True)
+        command = [sys.executable, __file__, "--emulate", "--shape", shape, "--work-dir", str(shape_work),
+                   "--project-dir", str(project_dir), *(["--select", *args.select] if args.select else [])]
+        processes[shape] = subprocess.Popen(command, cwd=shape_work, env=env, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, text=True)
+    failed = False
+    for shape, process in processes.items():
+        try:
+            stdout, stderr = process.communicate(timeout=TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+        if process.returncode != 0 or not (works[shape] / "summary.json").exists():
+            print(f"the emulated run of landing shape {shape} failed (exit {process.returncode}):\n"
+                  f"{stdout[-4000:]}\n{stderr[-4000:]}")
+            failed = True
+    return 1 if failed else check(works)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,12 @@
             }) -%}
         {%- endfor -%}
     {%- endif -%}
-    {%- do log('scaffold_landing_columns ' ~ tojson({'database': database, 'schema': schema, 'columns': columns}), info=true) -%}
+    {#- The adapter and the landing columns' letter case setting: the scaffold checks
+        the columns' stored case against it on Snowflake. -#}
+    {%- do log('scaffold_landing_columns ' ~ tojson({
+        'database': database, 'schema': schema, 'columns': columns, 'target_type': target.type,
+        'quoted_columns': var('magento_landing_quoted_columns', false) | string | lower == 'true',
+    }), info=true) -%}
 {% endmacro %}
 
 

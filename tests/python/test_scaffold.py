@@ -403,6 +403,53 @@ def test_check_reports_missing_and_gone(project: Path, capsys: pytest.CaptureFix
     assert code == 0, out
 
 
+QUOTING = "{{ var('magento_landing_quoted_columns', false) | string | lower == 'true' }}"
+
+
+def key_test_columns(project: Path, quoted: bool) -> list[str]:
+    """The column the sources' not_null tests name, as dbt parses it with var magento_landing_quoted_columns."""
+    result = dbtRunner().invoke(["parse", "--project-dir", str(project), "--profiles-dir", str(project),
+                                 "--target-path", str(project / "target" / f"parse_{quoted}"), "--quiet",
+                                 "--vars", json.dumps({"magento_landing_quoted_columns": quoted})])
+    assert result.success, result.exception
+    return sorted(node.test_metadata.kwargs["column_name"] for node in result.result.nodes.values()
+                  if node.resource_type == "test" and node.name.startswith("source_not_null_magento_"))
+
+
+def test_source_column_quoting_follows_the_landing_case_var(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    land(project, CUSTOMER_GROUP)
+    assert scaffold(project, capsys)[0] == 0
+    (source,) = read_yaml(project / SOURCES)["sources"]
+    assert source["quoting"] == {"column": QUOTING}
+    # One source-level setting: no column gains a quote of its own.
+    assert all("quote" not in column for table in source["tables"] for column in table["columns"])
+    # Quoted lowercase landing columns: the key's test quotes the name; else it stays bare.
+    assert key_test_columns(project, True) == ['"customer_group_id"']
+    assert key_test_columns(project, False) == ["customer_group_id"]
+    canonical = files(project)
+
+    # A sources file without it (an earlier scaffold's) is behind; a run restores it as written.
+    text = (project / SOURCES).read_text()
+    block = ("    # Landing columns named in tests: quoted when Streamkap lands \"quoted lowercase\"\n"
+             "    # columns (var magento_landing_quoted_columns), else bare (UPPERCASE unquoted).\n"
+             f"    quoting:\n      column: \"{QUOTING}\"\n")
+    assert block in text
+    (project / SOURCES).write_text(text.replace(block, ""))
+    code, out = scaffold(project, capsys, "--check")
+    assert code == 1 and "source magento: quoting.column is not set (from var magento_landing_quoted_columns)" in out
+    code, out = scaffold(project, capsys)
+    assert code == 0 and "updated  source magento: column quoting" in out, out
+    assert files(project) == canonical
+    code, out = scaffold(project, capsys)
+    assert code == 0 and "Up to date" in out and files(project) == canonical, out
+
+    # A value set by hand is kept.
+    (project / SOURCES).write_text(text.replace(f"column: \"{QUOTING}\"", "column: true"))
+    code, out = scaffold(project, capsys, "--check")
+    assert code == 0, out
+    assert read_yaml(project / SOURCES)["sources"][0]["quoting"] == {"column": True}
+
+
 def test_errors_are_clear(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     land(project)  # an empty landing schema
     code, out = scaffold(project, capsys)
@@ -466,6 +513,75 @@ with fakesnow.patch():
     code = scaffold_cdc.main([*passthrough, "--project-dir", str(project), "--pk", "acme_order=entity_id"])
     sys.exit(code)
 """
+
+
+LETTER_CASE_RUN = r"""
+import contextlib, io, json, sys
+from pathlib import Path
+
+project, work, scripts, helpers = (Path(p) for p in sys.argv[1:5])
+sys.path[:0] = [str(scripts), str(helpers)]
+import fakesnow
+import run_dbt_on_fakesnow as emulator
+
+emulator.write_profiles(work / "profiles")
+landing = f"{emulator.LANDING_DATABASE}.{emulator.LANDING_SCHEMA}"
+quoted = '"_streamkap_source_ts_ms" bigint, "_streamkap_ts_ms" bigint, "_streamkap_offset" bigint, "__deleted" varchar'
+runs = {}
+with fakesnow.patch():
+    import snowflake.connector
+    conn = snowflake.connector.connect(account="emulated_account", user="emulated_user", password="dummy",
+                                       database=emulator.DATABASE, schema=emulator.SCHEMA)
+    cursor = conn.cursor()
+    cursor.execute(f"create schema if not exists {landing}")
+    cursor.execute(f'create table {landing}.CUSTOMER_GROUP ("customer_group_id" integer, '
+                   f'"customer_group_code" varchar, {quoted})')
+    import scaffold_cdc
+
+    def run(name, quoted_columns, *options):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            code = scaffold_cdc.main([
+                "--profiles-dir", str(work / "profiles"), "--target", emulator.TARGET, "--project-dir", str(project),
+                "--vars", json.dumps({"magento_landing_database": emulator.LANDING_DATABASE,
+                                      "magento_landing_schema": emulator.LANDING_SCHEMA,
+                                      "magento_landing_quoted_columns": quoted_columns}), *options])
+        runs[name] = {"code": code, "out": out.getvalue()}
+
+    run("quoted_columns_var_false", False)
+    run("quoted_columns_var_true", True)
+    cursor.execute(f"create table {landing}.SALES_ORDER (ENTITY_ID integer, STATUS varchar, "
+                   "_STREAMKAP_SOURCE_TS_MS bigint, _STREAMKAP_TS_MS bigint, _STREAMKAP_OFFSET bigint, __DELETED varchar)")
+    run("mixed_shapes_var_true", True, "--check")
+(work / "runs.json").write_text(json.dumps(runs))
+"""
+
+
+def test_snowflake_landing_letter_case_must_match_the_var(tmp_path: Path) -> None:
+    """On Snowflake a name resolves by its case: the scaffold refuses a var that contradicts the columns."""
+    project = make_project(tmp_path / "project", full=False)
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DBT_", "MAGENTO_LANDING_", "SNOWFLAKE_"))}
+    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    process = subprocess.run(
+        [sys.executable, "-c", LETTER_CASE_RUN, str(project), str(work), str(REPO / "scripts"),
+         str(FAKESNOW_HELPER_DIR)],
+        cwd=work, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert process.returncode == 0, f"{process.stdout[-4000:]}\n{process.stderr[-4000:]}"
+    runs = json.loads((work / "runs.json").read_text())
+    wrong = runs["quoted_columns_var_false"]
+    assert wrong["code"] == 3, wrong["out"]
+    assert 'customer_group."customer_group_id"' in wrong["out"]
+    assert "Set var magento_landing_quoted_columns: true" in wrong["out"]
+    right = runs["quoted_columns_var_true"]
+    assert right["code"] == 0, right["out"]
+    assert source_table(project, "customer_group")["columns"][0]["name"] == "customer_group_id"
+    mixed = runs["mixed_shapes_var_true"]
+    assert mixed["code"] == 3, mixed["out"]
+    assert "var magento_landing_quoted_columns is true" in mixed["out"]
+    assert 'sales_order."ENTITY_ID"' in mixed["out"] and "customer_group" not in mixed["out"].split("another case")[1]
 
 
 def test_snowflake_target_in_the_emulator(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """`make snowflake-check` (scripts/snowflake_check.py), which `make test` runs on the whole
-project after pytest: here, that the check fails on a DuckDB-only function, and its
-deny-list and gap list."""
+project after pytest, in both landing shapes: here, that the check fails on a DuckDB-only
+function and, in the quoted lowercase shape only, on a source test naming a landing column
+bare; its deny-list and gap list."""
 
 from __future__ import annotations
 
@@ -17,26 +18,59 @@ sys.path.insert(0, str(REPO / "scripts"))
 import snowflake_check  # noqa: E402
 
 
-def run_check(work: Path, project_dir: Path = REPO, *select: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, str(CHECK), "--work-dir", str(work), "--project-dir", str(project_dir)]
+def run_check(work: Path, project_dir: Path, shapes: tuple[str, ...], *select: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, str(CHECK), "--work-dir", str(work), "--project-dir", str(project_dir),
+            "--shapes", *shapes]
     return subprocess.run([*argv, *(["--select", *select] if select else [])], capture_output=True, text=True,
                           timeout=snowflake_check.TIMEOUT_SECONDS + 60)
 
 
-def test_the_check_fails_on_a_duckdb_only_function(tmp_path: Path) -> None:
+def copy_project(tmp_path: Path) -> Path:
     project = tmp_path / "project"
     shutil.copytree(REPO, project, ignore=shutil.ignore_patterns(".venv", ".git", "target", "logs", "warehouse",
                                                                   "dbt_packages", "node_modules", ".pytest_cache"))
+    return project
+
+
+def test_the_check_fails_on_a_duckdb_only_function(tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
     model = project / "models" / "staging" / "magento" / "stg_magento__customer_groups.sql"
     sql = model.read_text()
     injected = sql.replace("select", "select\n        epoch_ms(0) as injected_at,", 1)
     assert injected != sql
     model.write_text(injected)
-    process = run_check(tmp_path / "check", project, "+stg_magento__customer_groups")
+    process = run_check(tmp_path / "check", project, ("upper",), "+stg_magento__customer_groups")
     # The emulator (DuckDB) runs epoch_ms; the deny-list does not let it through.
     assert process.returncode == 1, process.stdout[-4000:]
     assert "functions Snowflake lacks ['epoch_ms']" in process.stdout
     assert "stg_magento__customer_groups" in process.stdout
+
+
+KEY_TEST = "source_not_null_magento_customer_group_customer_group_id"  # the column unquoted
+# The source, and the current-state model its change-log audit also reads.
+SELECTION = ("source:magento.customer_group", "base_magento__customer_group")
+
+
+def test_quoted_lowercase_landing_columns_need_the_sources_column_quoting(tmp_path: Path) -> None:
+    """Without `quoting: column:` the key's not_null test names "customer_group_id" bare,
+    which Snowflake resolves upper-case: fine on UPPERCASE columns, unresolved on quoted
+    lowercase ones. The emulator itself resolves any case; the check must not. (With the
+    quoting, `make snowflake-check` runs the same tests in both shapes, and passes.)"""
+    project = copy_project(tmp_path)
+    sources = project / "models" / "staging" / "magento" / "_magento__sources.yml"
+    text = sources.read_text()
+    quoting = "    quoting:\n      column: \"{{ var('magento_landing_quoted_columns', false) | string | lower == 'true' }}\"\n"
+    assert quoting in text
+    sources.write_text(text.replace(quoting, ""))
+    process = run_check(tmp_path / "check", project, ("upper", "quoted-lower"), *SELECTION)
+    assert process.returncode == 1, process.stdout[-4000:]
+    failed = process.stdout[process.stdout.index("FAILED"):]
+    assert "[quoted-lower] columns Snowflake would not resolve in this landing shape" in failed, failed[:4000]
+    assert KEY_TEST in failed and "CUSTOMER_GROUP_ID" in failed
+    assert "[upper]" not in failed, failed[:4000]
+    # The table names the shapes per resource.
+    assert any(line.startswith("test.magento_warehouse." + KEY_TEST) and "upper, quoted-lower" in line
+               for line in process.stdout.splitlines()), process.stdout[:4000]
 
 
 @pytest.mark.parametrize("sql, denied", [
