@@ -272,7 +272,7 @@ def selection_key(manifest: Manifest, args: argparse.Namespace) -> str | None:
     definitions, the flags, and what dbt's partial parse compares (every file's
     checksum, the vars, profile and project hashes, the env vars the project reads).
     None when the selection may depend on artifacts (state, result, source_status)."""
-    project_dir = Path(args.project_dir or os.environ.get("DBT_PROJECT_DIR") or ".")
+    project_dir = _project_dir(args)
     selectors = project_dir / "selectors.yml"
     definitions = selectors.read_text() if selectors.exists() else ""
     if args.state or STATEFUL_METHODS.search(definitions):
@@ -359,7 +359,7 @@ def _target_path(args: argparse.Namespace) -> Path:
     """Where dbt writes its artifacts: DBT_TARGET_PATH, else the project's target/ folder."""
     if os.environ.get("DBT_TARGET_PATH"):
         return Path(os.environ["DBT_TARGET_PATH"])
-    return Path(args.project_dir or os.environ.get("DBT_PROJECT_DIR") or ".") / "target"
+    return _project_dir(args) / "target"
 
 
 def _name(unique_id: str) -> str:

@@ -141,7 +141,7 @@ select
         above allow (Snowflake prunes on literals only). Over an existing row the
         sequence guard decides; a key without a row waits one run (cdc_merge_sql), and
         the watermark (cdc_record_watermark) moves the next window back to cover it. #}
-    latest._streamkap_source_ts_ms < {{ window_start - replay_margin_ms }} and not latest.__deleted
+    {{ cdc_is_held_back('latest._streamkap_source_ts_ms', 'latest.__deleted', window_start, replay_margin_ms) }}
         as __cdc_held_back
 from latest
 where not exists (

@@ -187,3 +187,12 @@
     {%- endfor -%}
     {{ return(ns.sql) }}
 {% endmacro %}
+
+
+{# Whether an event waits a run rather than insert now: not a delete, and committed more
+   than `margin_ms` before the window, so checking it would read the log further back
+   than the replay lookup's literal bounds (see cdc_latest_events). `is_deleted` is a
+   boolean expression. #}
+{% macro cdc_is_held_back(commit_ts, is_deleted, window_start, margin_ms) -%}
+    {{ commit_ts }} < {{ window_start - margin_ms }} and not {{ is_deleted }}
+{%- endmacro %}

@@ -56,10 +56,11 @@
                              log_columns, key_names, offset_resets, hold_back=window_start is not none) }}
         {%- endcall -%}
         {{ run_hooks(post_hooks, inside_transaction=True) }}
+        {%- set commit_ts = cdc_log_column(log_columns, '_streamkap_source_ts_ms') -%}
         {%- set held_back = none if window_start is none else {
-                'when': cdc_log_column(log_columns, '_streamkap_source_ts_ms') ~ ' < ' ~ (window_start - lookback_ms)
-                        ~ ' and not ' ~ cdc_is_deleted(cdc_log_column(log_columns, '__deleted')),
-                'commit_ts': cdc_log_column(log_columns, '_streamkap_source_ts_ms'),
+                'when': cdc_is_held_back(commit_ts, cdc_is_deleted(cdc_log_column(log_columns, '__deleted')),
+                                         window_start, lookback_ms),
+                'commit_ts': commit_ts,
                 'reach_ms': 2 * lookback_ms} -%}
         {%- do cdc_record_watermark(watermarks, target, change_log, window_start, plan['landed_rows'], ts_column,
                                     held_back) -%}
