@@ -557,19 +557,25 @@ with fakesnow.patch():
 """
 
 
-def test_snowflake_landing_letter_case_must_match_the_var(tmp_path: Path) -> None:
-    """On Snowflake a name resolves by its case: the scaffold refuses a var that contradicts the columns."""
+def run_in_emulator(script: str, tmp_path: Path) -> tuple[Path, Path]:
+    """Runs `script` (the scaffold against a fresh project) in a subprocess under fakesnow,
+    which patches the Snowflake connector process-wide. Returns (project, work dir)."""
     project = make_project(tmp_path / "project", full=False)
     work = tmp_path / "work"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DBT_", "MAGENTO_LANDING_", "SNOWFLAKE_"))}
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     process = subprocess.run(
-        [sys.executable, "-c", LETTER_CASE_RUN, str(project), str(work), str(REPO / "scripts"),
-         str(FAKESNOW_HELPER_DIR)],
+        [sys.executable, "-c", script, str(project), str(work), str(REPO / "scripts"), str(FAKESNOW_HELPER_DIR)],
         cwd=work, env=env, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert process.returncode == 0, f"{process.stdout[-4000:]}\n{process.stderr[-4000:]}"
+    return project, work
+
+
+def test_snowflake_landing_letter_case_must_match_the_var(tmp_path: Path) -> None:
+    """On Snowflake a name resolves by its case: the scaffold refuses a var that contradicts the columns."""
+    project, work = run_in_emulator(LETTER_CASE_RUN, tmp_path)
     runs = json.loads((work / "runs.json").read_text())
     wrong = runs["quoted_columns_var_false"]
     assert wrong["code"] == 3, wrong["out"]
@@ -585,17 +591,7 @@ def test_snowflake_landing_letter_case_must_match_the_var(tmp_path: Path) -> Non
 
 
 def test_snowflake_target_in_the_emulator(tmp_path: Path) -> None:
-    project = make_project(tmp_path / "project", full=False)
-    work = tmp_path / "work"
-    work.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DBT_", "MAGENTO_LANDING_", "SNOWFLAKE_"))}
-    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-    process = subprocess.run(
-        [sys.executable, "-c", SNOWFLAKE_RUN, str(project), str(work), str(REPO / "scripts"),
-         str(FAKESNOW_HELPER_DIR)],
-        cwd=work, env=env, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert process.returncode == 0, f"{process.stdout[-4000:]}\n{process.stderr[-4000:]}"
+    project, work = run_in_emulator(SNOWFLAKE_RUN, tmp_path)
     landing = json.loads((work / "landing.json").read_text())
     assert landing["tables"] == {
         "customer_group": {
