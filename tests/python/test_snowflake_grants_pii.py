@@ -46,6 +46,8 @@ from sqlglot.optimizer.qualify import qualify
 
 REPO = Path(__file__).resolve().parents[2]
 SNOWFLAKE_HELPERS = Path(__file__).resolve().parent / "snowflake"
+sys.path.insert(0, str(REPO / "scripts"))
+from snowflake_check import without_column_list  # noqa: E402  (a contract's column list, as the check drops it)
 PROJECT = yaml.safe_load((REPO / "dbt_project.yml").read_text())["name"]
 
 # The emulated build sets the role names through the environment; a parse without
@@ -425,23 +427,6 @@ def test_the_personal_data_check_catches_a_leak(snowflake_manifest: dict) -> Non
 SHOW_GRANTS = re.compile(r"^\s*show\s+grants\s+on\b", re.IGNORECASE)
 NO_OP = re.compile(r"^\s*(grant|revoke|alter\s+session\s+(un)?set\s+query_tag)\b", re.IGNORECASE)
 SHOW_QUERY_TAG = re.compile(r"^\s*show\s+parameters\s+like\s+'query_tag'\s+in\s+session", re.IGNORECASE)
-CREATE_TABLE = re.compile(r"^\s*create\s+or\s+replace\s+(transient\s+)?table\s+\S+\s*", re.IGNORECASE)
-
-
-def without_column_list(sql: str) -> str | None:
-    """`create table t (columns) as (select ...)` as `create table t as (select ...)`."""
-    head = CREATE_TABLE.match(sql)
-    if not head or sql[head.end():head.end() + 1] != "(":
-        return None
-    depth = 0
-    for position in range(head.end(), len(sql)):
-        depth += {"(": 1, ")": -1}.get(sql[position], 0)
-        if depth == 0:
-            rest = sql[position + 1:]
-            return sql[:head.end()] + rest if re.match(r"\s*as\s*\(", rest, re.IGNORECASE) else None
-    return None
-
-
 def install_shim(rewritten: list[str]) -> None:
     import fakesnow.cursor
 
