@@ -23,133 +23,211 @@
 
 {# The latest event of each key among the events ingested from `window_start` on
    (epoch ms; none reads the whole change log), with __deleted as a boolean.
-   `columns` are the change log's columns (dbt Column objects). `replay_margin_ms`
-   bounds how far commit times may run ahead of ingestion times (clock skew). Over the
-   whole log, `resnapshot_ms` leaves out keys whose newest event was ingested before
-   the table's last re-snapshot (see cdc_apply_resnapshot). A window's events carry
-   __cdc_held_back too; every bound on the log is a literal. #}
-{% macro cdc_latest_events(change_log, key_names, columns, window_start=none, replay_margin_ms=0,
-                           offset_resets=[], resnapshot_ms=none) %}
+   `columns` are the change log's columns (dbt Column objects).
+
+   Over the whole log, every redelivery collapses into its first delivery and the
+   latest first delivery wins (cdc_event_order). After a re-snapshot (`resnapshot_ms`,
+   see cdc_apply_resnapshot), a key without evidence since its start is gone.
+
+   Over a window, a delivery whose original was ingested before the window cannot be
+   told from a new event by the window alone, so each event is checked against what
+   the run can read with literal bounds (Snowflake prunes micro-partitions on
+   literals, never on a subquery's value): the log `margin_ms` (the lookback, which
+   also bounds clock skew) before the window's start and before, for events committed
+   since, and the events committed in `held_range` (the previous run's held-back commit
+   times). An event repeating one of them, or dominated by one (cdc_is_repeat), or by
+   the row it would replace in `target`, is a redelivery and is left out. The latest
+   remaining event of each key carries __cdc_held_back (cdc_is_held_back): its
+   decision needs an original the run did not read, so it waits a run. #}
+{% macro cdc_latest_events(change_log, key_names, columns, window_start=none, margin_ms=0,
+                           offset_resets=[], resnapshot_ms=none, held_range=none, target=none) %}
     {%- set key_columns = cdc_pick_columns(columns, key_names) -%}
     {%- set state_keys = [] -%}
     {%- for column in key_columns %}{% do state_keys.append(cdc_state_column(column.name)) %}{% endfor -%}
     {%- set payload = columns | reject('in', cdc_pick_columns(columns, ['__deleted'])) | list -%}
-    {#- The change log by its own spelling; after the first CTE, the current state's. -#}
-    {%- set spelled = {} -%}
-    {%- for name in ['_streamkap_source_ts_ms', '_streamkap_ts_ms', '_streamkap_offset', '__deleted'] -%}
-        {%- do spelled.update({name: cdc_log_column(columns, name)}) -%}
-    {%- endfor -%}
-    {%- set placeable -%}
-        {%- for column in key_columns %}
-        {{ adapter.quote(column.name) }} is not null and
-        {%- endfor %}
-        {{ spelled['_streamkap_source_ts_ms'] }} is not null
-        and {{ spelled['_streamkap_offset'] }} >= 0
-        and {{ spelled['_streamkap_ts_ms'] }} is not null
-        and ({{ spelled['__deleted'] }} is null or lower(cast({{ spelled['__deleted'] }} as varchar)) in ('true', 'false'))
-    {%- endset %}
+    {%- set output = [] -%}
+    {%- for column in columns %}{% do output.append(cdc_state_column(column.name)) %}{% endfor -%}
+    {%- set ts = cdc_log_column(columns, '_streamkap_ts_ms') -%}
+    {%- set commit_ts = cdc_log_column(columns, '_streamkap_source_ts_ms') -%}
 
 with change_log as (
 
-    select
-        {%- for column in payload %}
-        {{ cdc_read_column(column) }},
-        {%- endfor %}
-        {{ cdc_is_deleted(spelled['__deleted']) }} as __deleted
-
-    from {{ change_log }}
-    {#- Events without a key or a sequence, with a negative offset or a __deleted that is
-        neither true nor false cannot be placed: left out, the source tests report them. #}
-    where {{ placeable }}
+    {{ cdc_read_events(change_log, key_names, columns) }}
         {%- if window_start is not none %}
         {#- A literal bound, so the scan prunes to the new events. #}
-        and {{ spelled['_streamkap_ts_ms'] }} >= {{ window_start }}
+        and {{ ts }} >= {{ window_start }}
         {%- endif %}
+
+),
+
+deliveries as (
+
+    select
+        change_log.*,
+        {{ cdc_generation('change_log', offset_resets) }} as __cdc_generation,
+        {{ cdc_event_identity('change_log', columns) }} as __cdc_identity
+    from change_log
+
+),
+{%- if window_start is not none %}
+
+earlier as (
+
+    {#- What window events may repeat: the margin before the window (events committed
+        since then were first delivered there at the earliest), and the commit times the
+        previous run held back (a redelivery keeps its original's). #}
+    select
+        earlier.*,
+        {{ cdc_generation('earlier', offset_resets) }} as __cdc_generation,
+        {{ cdc_event_identity('earlier', columns) }} as __cdc_identity
+    from (
+        {{ cdc_read_events(change_log, key_names, columns) }}
+            and {{ ts }} >= {{ window_start - 2 * margin_ms }} and {{ ts }} < {{ window_start }}
+        {%- if held_range %}
+        union all
+        {{ cdc_read_events(change_log, key_names, columns) }}
+            and {{ commit_ts }} between {{ held_range[0] }} and {{ held_range[1] }}
+            and {{ ts }} < {{ window_start - 2 * margin_ms }}
+        {%- endif %}
+    ) as earlier
+
+),
+{%- endif %}
+
+first_deliveries as (
+
+    select * from deliveries
+    {%- if window_start is not none %}
+    where not exists (
+        select 1 from earlier
+        where {{ cdc_same_key('earlier', 'deliveries', state_keys) }}
+            and {{ cdc_is_repeat('deliveries', 'earlier', columns, offset_resets) }}
+    )
+        and not exists (
+            select 1 from deliveries as before
+            where {{ cdc_same_key('before', 'deliveries', state_keys) }}
+                and before._streamkap_ts_ms < deliveries._streamkap_ts_ms
+                and {{ cdc_is_repeat('deliveries', 'before', [], offset_resets) }}
+        )
+        {%- if target is not none %}
+        and not exists (
+            select 1 from {{ target }} as applied
+            where {{ cdc_same_key('applied', 'deliveries', state_keys) }}
+                and {{ cdc_is_repeat('deliveries', 'applied', columns, offset_resets) }}
+        )
+        {%- endif %}
+    {%- endif %}
+    qualify row_number() over (
+        partition by {{ state_keys | join(', ') }}, __cdc_generation, __cdc_identity
+        order by _streamkap_ts_ms
+    ) = 1
 
 ),
 
 latest as (
 
-    select * from change_log
+    select
+        first_deliveries.*
+        {%- if resnapshot_ms is not none %},
+        {#- Evidence that the key outlived the re-snapshot: a read of it, or a change
+            committed since its start. A redelivery carries its original's commit time. #}
+        max(case when _streamkap_ts_ms >= {{ resnapshot_ms }} and _streamkap_source_ts_ms >= {{ resnapshot_ms }}
+                 then 1 else 0 end) over (partition by {{ state_keys | join(', ') }}) as __cdc_evidence
+        {%- endif %}
+    from first_deliveries
     qualify row_number() over (
         partition by {{ state_keys | join(', ') }}
-        order by {{ cdc_event_order('change_log', columns, offset_resets) | join(' desc, ') }} desc
+        order by {{ cdc_event_order('first_deliveries', columns, offset_resets) | join(' desc, ') }} desc
     ) = 1
 
 )
 {%- if window_start is none %}
 
-select * from latest
+select {{ output | join(', ') }}
+from latest
 {%- if resnapshot_ms is not none %}
-where _streamkap_ts_ms >= {{ resnapshot_ms }}
+where __cdc_evidence = 1
 {%- endif %}
-{%- else %},
-
-replayed as (
-
-    {#- An event whose original may have been ingested before the window (a replay, a
-        redelivered old event) can be older than an event of its key applied long ago,
-        whose row a delete has since removed: then it must not bring the row back. Its
-        original was ingested at or after its commit time minus the clock skew, so the
-        lookup below needs the log from one margin before the oldest such commit. #}
-    select
-        {{ state_keys | join(', ') }},
-        _streamkap_source_ts_ms,
-        _streamkap_offset,
-        _streamkap_ts_ms
-
-    from latest
-    where _streamkap_source_ts_ms >= {{ window_start - replay_margin_ms }}
-        and _streamkap_source_ts_ms < {{ window_start + replay_margin_ms }}
-        and not __deleted
-
-),
-
-superseded as (
-
-    {#- A newer event of a replayed key was ingested before the window. Literal bounds,
-        so the scan prunes to two margins of the log. #}
-    select distinct
-        {%- for name in state_keys %}
-        replayed.{{ name }}{{ ',' if not loop.last }}
-        {%- endfor %}
-
-    from (
-        select
-            {%- for column in key_columns + cdc_pick_columns(columns, ['_streamkap_source_ts_ms', '_streamkap_ts_ms', '_streamkap_offset']) %}
-            {{ cdc_read_column(column) }}{{ ',' if not loop.last }}
-            {%- endfor %}
-        from {{ change_log }}
-        where {{ spelled['_streamkap_ts_ms'] }} >= {{ window_start - 2 * replay_margin_ms }}
-            and {{ spelled['_streamkap_ts_ms'] }} < {{ window_start }}
-    ) as history
-    inner join replayed
-        on {% for name in state_keys -%}
-            history.{{ name }} = replayed.{{ name }}
-            {%- if not loop.last %} and {% endif %}
-        {%- endfor %}
-    where
-        history._streamkap_ts_ms >= replayed._streamkap_source_ts_ms - {{ replay_margin_ms }}
-        and {{ cdc_is_newer('history', 'replayed', [], offset_resets) }}
-
-)
+{%- else %}
 
 select
     latest.*,
-    {#- Committed more than a margin before the window: whether a newer event of its key
-        came before the window would need the log further back than the literal bounds
-        above allow (Snowflake prunes on literals only). Over an existing row the
-        sequence guard decides; a key without a row waits one run (cdc_merge_sql), and
-        the watermark (cdc_record_watermark) moves the next window back to cover it. #}
-    {{ cdc_is_held_back('latest._streamkap_source_ts_ms', 'latest.__deleted', window_start, replay_margin_ms) }}
-        as __cdc_held_back
+    {{ cdc_is_held_back('latest', 'current_state', state_keys[0], columns, offset_resets, window_start, margin_ms,
+                        held_range) }} as __cdc_held_back
 from latest
-where not exists (
-    select 1 from superseded
-    where {% for name in state_keys -%}
-        superseded.{{ name }} = latest.{{ name }}
-        {%- if not loop.last %} and {% endif %}
-    {%- endfor %}
-)
+left join {{ target }} as current_state
+    on {{ cdc_same_key('current_state', 'latest', state_keys) }}
 {%- endif %}
+{%- endmacro %}
+
+
+{# The placeable events of a change log (a select ending in its where clause, so callers
+   can add bounds), read by its own spelling and named as the current state spells
+   columns, with __deleted as a boolean. Events without a key or a sequence, with a
+   negative offset or a __deleted that is neither true nor false cannot be placed: they
+   are left out, and the source tests report them. #}
+{% macro cdc_read_events(change_log, key_names, columns) %}
+    {%- set payload = columns | reject('in', cdc_pick_columns(columns, ['__deleted'])) | list -%}
+    {%- set deleted = cdc_log_column(columns, '__deleted') %}
+    select
+        {%- for column in payload %}
+        {{ cdc_read_column(column) }},
+        {%- endfor %}
+        {{ cdc_is_deleted(deleted) }} as __deleted
+    from {{ change_log }}
+    where
+        {%- for column in cdc_pick_columns(columns, key_names) %}
+        {{ adapter.quote(column.name) }} is not null and
+        {%- endfor %}
+        {{ cdc_log_column(columns, '_streamkap_source_ts_ms') }} is not null
+        and {{ cdc_log_column(columns, '_streamkap_offset') }} >= 0
+        and {{ cdc_log_column(columns, '_streamkap_ts_ms') }} is not null
+        and ({{ deleted }} is null or lower(cast({{ deleted }} as varchar)) in ('true', 'false'))
+{%- endmacro %}
+
+
+{# True when the window's event `new` waits a run (see cdc_latest_events): whether it
+   is a redelivery decides what it does, and its original, if any, may lie outside
+   what the run read (cdc_is_unchecked). That is a key without a row (a redelivery of
+   a deleted key's event must not bring it back) for an event other than a delete, or
+   a row that `new` is later than only if it is no redelivery (cdc_needs_original).
+   `old_key`: a key column of `old`, NULL when the key has no row. #}
+{% macro cdc_is_held_back(new, old, old_key, columns, offset_resets, window_start, margin_ms, held_range=none) -%}
+    ({{ cdc_is_unchecked(new ~ '._streamkap_source_ts_ms', window_start, margin_ms, held_range) }}
+     and case
+        when {{ old }}.{{ old_key }} is null then not {{ new }}.__deleted
+        else {{ cdc_is_newer(new, old, columns, offset_resets) }} and {{ cdc_needs_original(new, old) }}
+     end)
+{%- endmacro %}
+
+
+{# SQL equating the key columns (`keys`, current-state spelling) of two aliases. #}
+{% macro cdc_same_key(a, b, keys) -%}
+    {%- for name in keys -%}{{ a }}.{{ name }} = {{ b }}.{{ name }}{{ ' and ' if not loop.last }}{%- endfor -%}
+{%- endmacro %}
+
+
+{# The window's events that wait a run after the MERGE (cdc_is_held_back against the
+   row the MERGE left), with the ingestion time of their key's first event in the
+   window (first_ms) and their commit time (commit_ms), for cdc_record_watermark. A
+   redelivery the MERGE left out may count too: the next run then looks up its
+   original and lets it go. #}
+{% macro cdc_held_back_events(change_log, target, key_names, columns, window_start, margin_ms, offset_resets,
+                              held_range=none) %}
+    {%- set state_keys = [] -%}
+    {%- for column in cdc_pick_columns(columns, key_names) %}{% do state_keys.append(cdc_state_column(column.name)) %}{% endfor %}
+                select incoming.__cdc_first_ms as first_ms, incoming._streamkap_source_ts_ms as commit_ms
+                from (
+                    select
+                        window_events.*,
+                        min(_streamkap_ts_ms) over (partition by {{ state_keys | join(', ') }}) as __cdc_first_ms
+                    from (
+                        {{ cdc_read_events(change_log, key_names, columns) }}
+                            and {{ cdc_log_column(columns, '_streamkap_ts_ms') }} >= {{ window_start }}
+                    ) as window_events
+                ) as incoming
+                left join {{ target }} as current_state
+                    on {{ cdc_same_key('current_state', 'incoming', state_keys) }}
+                where {{ cdc_is_held_back('incoming', 'current_state', state_keys[0], columns, offset_resets, window_start,
+                                          margin_ms, held_range) }}
 {%- endmacro %}

@@ -117,39 +117,57 @@
 {%- endmacro %}
 
 
-{# The total order of events of one key, most significant first:
-     1. the offset generation, only when the table's offsets ever restarted (see
-        cdc_offset_resets): events ingested after a restart follow all earlier ones;
-     2. `_streamkap_offset`: the order Debezium emitted the key's events in, since all
-        events of one key share a Kafka partition. It puts a change committed during a
-        snapshot after the snapshot's read, although the read carries the later source
-        time (Debezium stamps a table's reads with the time its export began);
-     3. the commit time, then the ingestion time (a redelivered copy of one event);
+{# The order of one key's events (README, Event order), most significant first:
+     1. the declared offset generation (var cdc_offset_resets), when the table has any;
+     2. `_streamkap_ts_ms`, the ingestion time. Streamkap processes a partition in offset
+        order and a recreated topic after the old one, so among first deliveries (a
+        redelivery is the same event as its original, see cdc_event_identity) the later
+        ingested is the later event, within a topic generation and across them;
+     3. `_streamkap_offset`, then the commit time: events ingested in the same millisecond;
      4. a hash of the whole row, so that even identical sequence values resolve the same
         way in every batch split. Columns are hashed in name order so the target (whose
         added columns come last) and the change log agree.
    `relation_alias` names rows already read (current-state spelling, see above). #}
 {% macro cdc_event_order(relation_alias, columns, offset_resets=[]) %}
-    {%- set hashed = [] -%}
-    {#- Jinja's sort ignores letter case, as the warehouse does. -#}
-    {%- for column in columns | sort(attribute='name') -%}
-        {%- do hashed.append(relation_alias ~ '.' ~ cdc_state_column(column.name)) -%}
-    {%- endfor -%}
-    {%- set order = [] -%}
-    {%- if offset_resets -%}
-        {%- set generation = [] -%}
-        {%- for reset_ms in offset_resets -%}
-            {%- do generation.append('case when ' ~ relation_alias ~ '._streamkap_ts_ms >= ' ~ reset_ms ~ ' then 1 else 0 end') -%}
-        {%- endfor -%}
-        {%- do order.append('(' ~ generation | join(' + ') ~ ')') -%}
-    {%- endif -%}
+    {%- set order = [cdc_generation(relation_alias, offset_resets)] if offset_resets else [] -%}
     {%- do order.extend([
+        relation_alias ~ '._streamkap_ts_ms',
         relation_alias ~ '._streamkap_offset',
         relation_alias ~ '._streamkap_source_ts_ms',
-        relation_alias ~ '._streamkap_ts_ms',
     ]) -%}
-    {#- Without columns, the order stops at the ingestion time. -#}
-    {{ return(order + (['hash(' ~ hashed | join(', ') ~ ')'] if hashed else [])) }}
+    {#- Without columns, the order stops at the commit time. -#}
+    {{ return(order + ([cdc_row_hash(relation_alias, columns)] if columns else [])) }}
+{% endmacro %}
+
+
+{# The declared offset generation of an event: how many of the table's declared restarts
+   it was ingested at or after. #}
+{% macro cdc_generation(relation_alias, offset_resets) %}
+    {%- if not offset_resets -%}{{ return('0') }}{%- endif -%}
+    {%- set terms = [] -%}
+    {%- for reset_ms in offset_resets -%}
+        {%- do terms.append('case when ' ~ relation_alias ~ '._streamkap_ts_ms >= ' ~ reset_ms ~ ' then 1 else 0 end') -%}
+    {%- endfor -%}
+    {{ return('(' ~ terms | join(' + ') ~ ')') }}
+{% endmacro %}
+
+
+{# A hash of the row's columns in name order; `except` names columns left out. #}
+{% macro cdc_row_hash(relation_alias, columns, except=[]) %}
+    {%- set hashed = [] -%}
+    {#- Jinja's sort ignores letter case, as the warehouse does. -#}
+    {%- for column in columns | sort(attribute='name') if column.name | lower not in except -%}
+        {%- do hashed.append(relation_alias ~ '.' ~ cdc_state_column(column.name)) -%}
+    {%- endfor -%}
+    {{ return('hash(' ~ hashed | join(', ') ~ ')') }}
+{% endmacro %}
+
+
+{# What makes two deliveries one event: everything but the ingestion time. A redelivery
+   (a connector restart replays a suffix of the topic) repeats the offset, the commit
+   time and the payload of an event already delivered; a new event never does. #}
+{% macro cdc_event_identity(relation_alias, columns) %}
+    {{- return(cdc_row_hash(relation_alias, columns, except=['_streamkap_ts_ms'])) -}}
 {% endmacro %}
 
 
@@ -177,22 +195,51 @@
 {% endmacro %}
 
 
-{# SQL that is true when the event `newer` comes after `older` in the order above. #}
-{% macro cdc_is_newer(newer, older, columns, offset_resets=[]) %}
-    {%- set left = cdc_event_order(newer, columns, offset_resets) -%}
-    {%- set right = cdc_event_order(older, columns, offset_resets) -%}
+{# SQL comparing an event `new` of a key with the event `old` applied to its row (both
+   in current-state spelling, `columns` the change log's). cdc_is_newer is the merge's
+   sequence guard: true when `new` comes after `old` in cdc_event_order, unless it
+   repeats `old` or is dominated by it (ingested later, yet an offset and a commit time
+   both below the applied event's: not a later event of the same topic, whose offsets
+   rise, nor of a recreated one, whose commits do not fall, so a redelivery of an older
+   event). #}
+{% macro cdc_is_newer(new, old, columns, offset_resets=[]) %}
+    {%- set left = cdc_event_order(new, columns, offset_resets) -%}
+    {%- set right = cdc_event_order(old, columns, offset_resets) -%}
     {%- set ns = namespace(sql=left[-1] ~ ' > ' ~ right[-1]) -%}
     {%- for i in range(left | length - 2, -1, -1) -%}
         {%- set ns.sql = '(' ~ left[i] ~ ' > ' ~ right[i] ~ ' or (' ~ left[i] ~ ' = ' ~ right[i] ~ ' and ' ~ ns.sql ~ '))' -%}
     {%- endfor -%}
-    {{ return(ns.sql) }}
+    {{ return('(' ~ ns.sql ~ ' and not ' ~ cdc_is_repeat(new, old, columns, offset_resets) ~ ')') }}
 {% endmacro %}
 
 
-{# Whether an event waits a run rather than insert now: not a delete, and committed more
-   than `margin_ms` before the window, so checking it would read the log further back
-   than the replay lookup's literal bounds (see cdc_latest_events). `is_deleted` is a
-   boolean expression. #}
-{% macro cdc_is_held_back(commit_ts, is_deleted, window_start, margin_ms) -%}
-    {{ commit_ts }} < {{ window_start - margin_ms }} and not {{ is_deleted }}
+{# True when `new` cannot be later than `old`: the same event again, or dominated by it
+   (see cdc_is_newer). Same declared generation only. #}
+{% macro cdc_is_repeat(new, old, columns, offset_resets=[]) %}
+    {%- set same_generation = cdc_generation(new, offset_resets) ~ ' = ' ~ cdc_generation(old, offset_resets) -%}
+    {{- return('(' ~ same_generation ~ ' and ('
+        ~ (cdc_event_identity(new, columns) ~ ' = ' ~ cdc_event_identity(old, columns) ~ ' or ' if columns else '')
+        ~ '(' ~ new ~ '._streamkap_offset < ' ~ old ~ '._streamkap_offset and '
+        ~ new ~ '._streamkap_source_ts_ms < ' ~ old ~ '._streamkap_source_ts_ms)))') -}}
+{% endmacro %}
+
+
+{# True when `new`, later than the applied `old` by cdc_is_newer, is later only if it is
+   not a redelivery: its offset is not above the applied one's (a recreated topic, or a
+   copy of an earlier read of a snapshot), or its commit time is below it (a change
+   committed during a snapshot, or a copy of an older topic's event). Only a lookup of
+   the event's original in the log tells (cdc_latest_events). #}
+{% macro cdc_needs_original(new, old) -%}
+    not ({{ new }}._streamkap_offset > {{ old }}._streamkap_offset
+         and {{ new }}._streamkap_source_ts_ms >= {{ old }}._streamkap_source_ts_ms)
+{%- endmacro %}
+
+
+{# True when an event's original, were it a redelivery, could lie outside what a run
+   reads: committed more than `margin_ms` before the window, and outside the commit
+   times held back by the previous run (cdc_record_watermark), whose originals the run
+   looks up. Such an event waits a run when its decision depends on it. #}
+{% macro cdc_is_unchecked(commit_ts, window_start, margin_ms, held_range=none) -%}
+    ({{ commit_ts }} < {{ window_start - margin_ms }}
+    {%- if held_range %} and not {{ commit_ts }} between {{ held_range[0] }} and {{ held_range[1] }}{% endif %})
 {%- endmacro %}

@@ -40,17 +40,6 @@ create table if not exists {{ repairs }} (
 {% endmacro %}
 
 
-{# The start (epoch ms) of the table's last applied re-snapshot, or none. Rebuilds and
-   repairs from the whole change log honour it, so they do not bring back the rows it
-   removed: a key whose newest event was ingested before it is gone. #}
-{% macro cdc_last_resnapshot(repairs, table_name) %}
-    {%- if load_cached_relation(repairs) is none -%}{{ return(none) }}{%- endif -%}
-    {%- set value = run_query("select max(snapshot_started_at_ms) from " ~ repairs
-                              ~ " where kind = 'resnapshot' and table_name = '" ~ table_name ~ "'").columns[0].values()[0] -%}
-    {{ return(none if value is none else value | int) }}
-{% endmacro %}
-
-
 {# Whether this run repairs late events: var cdc_repair when set, else only in the
    nightly job (`--selector nightly`), the one job that may read whole change logs. #}
 {% macro cdc_repair_mode() %}
@@ -65,8 +54,9 @@ create table if not exists {{ repairs }} (
 
 
 {# Applies every event the windows missed. Reads the whole change log once, keeps the
-   keys whose newest event is newer than the row they hold (or whose row is missing),
-   and merges only those, as a normal run would. Returns the number of keys repaired. #}
+   keys whose row does not hold their newest event (or whose row is missing), and
+   merges only those, without the sequence guard: the whole log has decided. Returns
+   the number of keys repaired. #}
 {% macro cdc_repair_late_events(target, change_log, table_name, key_names, columns, offset_resets, repairs, resnapshot_ms) %}
     {%- set key_columns = cdc_pick_columns(columns, key_names) -%}
     {%- set missed = make_temp_relation(target, '__cdc_missed') -%}
@@ -82,9 +72,12 @@ left join {{ target }} as current_state
         current_state.{{ cdc_state_column(column.name) }} = newest.{{ cdc_state_column(column.name) }}
         {%- if not loop.last %} and {% endif %}
     {%- endfor %}
+{#- The row does not hold the newest event: a missed event, or a redelivery applied
+    because its original lay outside every window the runs read. #}
 where case
     when current_state.{{ cdc_state_column(key_columns[0].name) }} is null then not newest.__deleted
-    else {{ cdc_is_newer('newest', 'current_state', [], offset_resets) }}
+    else not ({{ cdc_generation('newest', offset_resets) }} = {{ cdc_generation('current_state', offset_resets) }}
+              and {{ cdc_event_identity('newest', columns) }} = {{ cdc_event_identity('current_state', columns) }})
 end
     {%- endset -%}
     {%- call statement('cdc_find_missed') -%}
@@ -94,7 +87,7 @@ end
     {%- set keys_repaired = summary[0] | int -%}
     {%- if keys_repaired > 0 -%}
         {%- call statement('cdc_repair_merge') -%}
-            {{ cdc_merge_sql(target, 'select * from ' ~ missed, columns, key_names, offset_resets) }}
+            {{ cdc_merge_sql(target, 'select * from ' ~ missed, columns, key_names, offset_resets, guard=false) }}
         {%- endcall -%}
         {%- do cdc_record_repair(repairs, table_name, 'late_events', keys_repaired, summary[1] | int) -%}
         {{ log("cdc repair: " ~ table_name ~ ": " ~ keys_repaired ~ " key(s) repaired, oldest missed event ingested at "
@@ -112,9 +105,9 @@ end
      dbt run-operation cdc_apply_resnapshot --args '{table: customer_entity, snapshot_started_at_ms: 1767225600000}'
 
    A re-snapshot sends every live row again, but no delete missed before it. Removes
-   from the current state every row whose key has no event ingested since the start:
-   absent from the re-snapshot, so deleted at the source. Rows changed since are never
-   touched. Run it once the re-snapshot has landed; running it again removes nothing.
+   from the current state every row whose key has no event ingested and committed since
+   the start: absent from the re-snapshot, so deleted at the source (a redelivered old
+   event is no evidence). Rows changed since are never touched. Run it once the re-snapshot has landed; running it again removes nothing.
    Recorded in cdc_repairs, so rebuilds and the nightly repair keep the rows out. #}
 {% macro cdc_apply_resnapshot(table, snapshot_started_at_ms) %}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
@@ -148,18 +141,22 @@ end
     {#- The change log by its own spelling, the current state by its (see cdc_log_column). -#}
     {%- set log_columns = adapter.get_columns_in_relation(change_log) -%}
     {%- set log_ts = cdc_log_column(log_columns, '_streamkap_ts_ms') -%}
-    {%- set landed = run_query("select count(*) from " ~ change_log ~ " where " ~ log_ts ~ " >= " ~ started).columns[0].values()[0] -%}
+    {%- set log_commit = cdc_log_column(log_columns, '_streamkap_source_ts_ms') -%}
+    {#- Evidence that a key outlived the snapshot: an event ingested and committed since its
+        start (a read of it, or a later change). A redelivery keeps its original's commit
+        time, so it proves nothing. -#}
+    {%- set evidence = log_ts ~ " >= " ~ started ~ " and " ~ log_commit ~ " >= " ~ started -%}
+    {%- set landed = run_query("select count(*) from " ~ change_log ~ " where " ~ evidence).columns[0].values()[0] -%}
     {%- if landed | int == 0 -%}
         {{ exceptions.raise_compiler_error(
-            "cdc_apply_resnapshot: " ~ change_log ~ " holds no event ingested since " ~ started
+            "cdc_apply_resnapshot: " ~ change_log ~ " holds no event ingested and committed since " ~ started
             ~ ": the re-snapshot has not landed, and every row would look deleted. Nothing removed.") }}
     {%- endif -%}
     {#- The outer table by its bare name: neither engine takes an alias in DELETE alike. -#}
     {%- set gone -%}
-        where {{ target.identifier }}._streamkap_ts_ms < {{ started }}
-            and not exists (
+        where not exists (
                 select 1 from {{ change_log }} as since
-                where since.{{ log_ts }} >= {{ started }}
+                where since.{{ log_ts }} >= {{ started }} and since.{{ log_commit }} >= {{ started }}
                 {%- for name in key_names %}
                     and since.{{ cdc_log_column(log_columns, name) }} = {{ target.identifier }}.{{ cdc_state_column(name) }}
                 {%- endfor %}

@@ -28,15 +28,21 @@ create table if not exists {{ watermarks }} (
     landed_rows bigint,
     applied_at {{ type_timestamp_ntz() }}
 );
+{#- Added later: a table created before them gains them here. #}
+{%- for column in ['held_from_ms', 'held_to_ms', 'resnapshot_ms'] %}
+alter table {{ watermarks }} add column if not exists {{ column }} bigint;
+{%- endfor %}
 {{ cdc_create_repairs_sql(cdc_repairs_relation(watermarks)) }};
     {%- endfor -%}
 {% endmacro %}
 
 
 {# One statement telling a run what it needs: the change log's columns, the target's
-   (current state or history) columns (none when it does not exist), the watermark, and how many rows the
-   change log holds now (from table metadata, never a scan). Returns a dict. #}
-{% macro cdc_plan(change_log, target, watermarks) %}
+   (current state or history) columns (none when it does not exist), the watermark with
+   the commit times the last run held back, the start of the table's last re-snapshot
+   (cdc_repairs) and the one the target reflects, and how many rows the change log holds
+   now (from table metadata, never a scan). Returns a dict. #}
+{% macro cdc_plan(change_log, target, watermarks, resnapshot_table) %}
     {%- set sql -%}
         select 'change_log' as part, column_name as name, ordinal_position as position, cast(null as bigint) as value,
                data_type
@@ -52,10 +58,19 @@ create table if not exists {{ watermarks }} (
         where table_name = '{{ target.identifier }}'
         union all
         select 'landed_rows', null, null, ({{ cdc_row_count_metadata(change_log) }}), null
+        {%- for column in ['held_from_ms', 'held_to_ms', 'resnapshot_ms'] %}
+        union all
+        select '{{ 'applied_' if column == 'resnapshot_ms' }}{{ column }}', null, null, {{ column }}, null from {{ watermarks }}
+        where table_name = '{{ target.identifier }}'
+        {%- endfor %}
+        union all
+        select 'resnapshot_ms', null, null, max(snapshot_started_at_ms), null from {{ cdc_repairs_relation(watermarks) }}
+        where kind = 'resnapshot' and table_name = '{{ resnapshot_table }}'
     {%- endset -%}
     {%- set rows = run_query(sql).rows -%}
-    {%- set plan = {'change_log': [], 'target': [], 'applied_through_ms': none,
-                    'applied_landed_rows': none, 'landed_rows': none} -%}
+    {%- set plan = {'change_log': [], 'target': [], 'applied_through_ms': none, 'applied_landed_rows': none,
+                    'landed_rows': none, 'held_from_ms': none, 'held_to_ms': none, 'resnapshot_ms': none,
+                    'applied_resnapshot_ms': none} -%}
     {#- By position: Snowflake upper-cases the names of result columns. -#}
     {%- set column_rows = [] -%}
     {%- for row in rows if row[2] is not none -%}
@@ -124,14 +139,17 @@ create table if not exists {{ watermarks }} (
 {# Records a run: the change log is applied through its newest event (read from the
    window only), and counted `landed_rows` rows when the run began, so rows landing
    meanwhile make the next run apply them. `ts_column`: the change log's spelling of
-   _streamkap_ts_ms (see cdc_log_column). `held_back` (current state only): events the
-   run left for the next one, as {'when': predicate on the change log, 'commit_ts':
-   its spelling of _streamkap_source_ts_ms, 'reach_ms': how far after the oldest one's
-   commit the next window's end may be}; when any is in the window, the watermark moves
-   back so the next window covers them, and landed_rows is left empty so the next run
-   happens whether or not anything lands. #}
+   _streamkap_ts_ms (see cdc_log_column). A rebuild (`window_start` none) starts clean:
+   the watermark becomes the log's newest event, or none for an empty log.
+
+   `held_back_sql` (current state only, cdc_held_back_events): the window's events that
+   wait a run. When there are any, the watermark keeps the next window starting at the
+   first event of their keys in this one (never further back), their commit times are
+   recorded for the next run's lookup of their originals, and landed_rows is left empty
+   so the next run happens whether or not anything lands. `resnapshot_ms`: the
+   re-snapshot the target now reflects. #}
 {% macro cdc_record_watermark(watermarks, target, change_log, window_start, landed_rows, ts_column='_streamkap_ts_ms',
-                              held_back=none) %}
+                              held_back_sql=none, lookback_ms=0, resnapshot_ms=none) %}
     {%- set newest = 'max(' ~ ts_column ~ ')' -%}
     {%- set landed = 'cast(' ~ (landed_rows if landed_rows is not none else 'null') ~ ' as bigint)' -%}
     {%- call statement('cdc_record_watermark') -%}
@@ -139,29 +157,49 @@ create table if not exists {{ watermarks }} (
         using (
             select
                 '{{ target.identifier }}' as table_name,
-                {%- if held_back %}
-                least({{ newest }}, coalesce(
-                    min(case when {{ held_back['when'] }} then {{ held_back['commit_ts'] }} end) + {{ held_back['reach_ms'] }},
-                    {{ newest }})) as applied_through_ms,
-                case when count(case when {{ held_back['when'] }} then 1 end) > 0 then cast(null as bigint)
-                    else {{ landed }} end as landed_rows,
+                {%- if held_back_sql %}
+                case when held.events > 0 then least(applied.newest, held.first_ms + {{ lookback_ms }})
+                    else applied.newest end as applied_through_ms,
+                case when held.events > 0 then cast(null as bigint) else {{ landed }} end as landed_rows,
+                held.from_ms as held_from_ms,
+                held.to_ms as held_to_ms,
                 {%- else %}
-                {{ newest }} as applied_through_ms,
+                applied.newest as applied_through_ms,
                 {{ landed }} as landed_rows,
+                cast(null as bigint) as held_from_ms,
+                cast(null as bigint) as held_to_ms,
                 {%- endif %}
+                cast({{ resnapshot_ms if resnapshot_ms is not none else 'null' }} as bigint) as resnapshot_ms,
                 {{ current_utc_timestamp() }} as applied_at
-            from {{ change_log }}
-            {%- if window_start is not none %}
-            where {{ ts_column }} >= {{ window_start }}
+            from (
+                select {{ newest }} as newest from {{ change_log }}
+                {%- if window_start is not none %}
+                where {{ ts_column }} >= {{ window_start }}
+                {%- endif %}
+            ) as applied
+            {%- if held_back_sql %}
+            cross join (
+                select count(*) as events, min(first_ms) as first_ms, min(commit_ms) as from_ms, max(commit_ms) as to_ms
+                from (
+{{ held_back_sql }}
+                ) as held_back
+            ) as held
             {%- endif %}
         ) as applied
             on watermark.table_name = applied.table_name
         when matched then update set
-            applied_through_ms = coalesce(applied.applied_through_ms, watermark.applied_through_ms),
+            {#- A window with no event keeps the watermark; a rebuild replaces it. #}
+            applied_through_ms = {{ 'applied.applied_through_ms' if window_start is none
+                                    else 'coalesce(applied.applied_through_ms, watermark.applied_through_ms)' }},
             landed_rows = applied.landed_rows,
+            held_from_ms = applied.held_from_ms,
+            held_to_ms = applied.held_to_ms,
+            resnapshot_ms = applied.resnapshot_ms,
             applied_at = applied.applied_at
-        when not matched then insert (table_name, applied_through_ms, landed_rows, applied_at)
-            values (applied.table_name, applied.applied_through_ms, applied.landed_rows, applied.applied_at)
+        when not matched then insert (table_name, applied_through_ms, landed_rows, held_from_ms, held_to_ms, resnapshot_ms,
+                                      applied_at)
+            values (applied.table_name, applied.applied_through_ms, applied.landed_rows, applied.held_from_ms,
+                    applied.held_to_ms, applied.resnapshot_ms, applied.applied_at)
     {%- endcall -%}
 {% endmacro %}
 

@@ -58,7 +58,8 @@
    ends the version (a delete or the next version), NULL while current.
    `touched_keys_since` (epoch ms): only the keys with an event ingested from then on,
    each with its whole chain (all its events); none reads every key. #}
-{% macro cdc_history_sql(change_log, key_names, columns, tracked, offset_resets=[], touched_keys_since=none) %}
+{% macro cdc_history_sql(change_log, key_names, columns, tracked, offset_resets=[], touched_keys_since=none,
+                         resnapshot_ms=none) %}
     {%- set key_columns = cdc_pick_columns(columns, key_names) -%}
     {#- The change log is read by its own spelling; after the first CTE, names are the
         current state's (cdc_state_column), as in cdc_latest_events. -#}
@@ -126,16 +127,32 @@ change_log as (
 
 ),
 
+first_deliveries as (
+
+    {#- A redelivery is its original again (cdc_event_identity): it opens and moves nothing. #}
+    select * from change_log
+    qualify row_number() over (
+        {{ by_key }}, {{ cdc_generation('change_log', offset_resets) }}, {{ cdc_event_identity('change_log', columns) }}
+        order by _streamkap_ts_ms
+    ) = 1
+
+),
+
 numbered as (
 
     select
-        change_log.*,
+        first_deliveries.*,
         row_number() over (
             {{ by_key }}
-            order by {{ cdc_event_order('change_log', columns, offset_resets) | join(', ') }}
+            order by {{ cdc_event_order('first_deliveries', columns, offset_resets) | join(', ') }}
         ) as event_number
+        {%- if resnapshot_ms is not none %},
+        {#- Whether the key outlived the last re-snapshot (see cdc_apply_resnapshot). #}
+        max(case when _streamkap_ts_ms >= {{ resnapshot_ms }} and _streamkap_source_ts_ms >= {{ resnapshot_ms }}
+                 then 1 else 0 end) over ({{ by_key }}) as outlived_resnapshot
+        {%- endif %}
 
-    from change_log
+    from first_deliveries
 
 ),
 
@@ -201,6 +218,12 @@ versions as (
 
 )
 
+{#- A key the last re-snapshot did not find was deleted at the source, unseen: its open
+    version ends at the snapshot's start (or where it began, if later). #}
+{%- set valid_to_ms = 'next_effective_ms' if resnapshot_ms is none else
+        'case when next_effective_ms is null and outlived_resnapshot = 0 then greatest(valid_from_ms, '
+        ~ resnapshot_ms ~ ') else next_effective_ms end' %}
+
 select
     {%- for column in magento %}
     {{ cdc_state_column(column.name) }},
@@ -210,8 +233,8 @@ select
     {%- endfor %}
     cast(version_number as integer) as version_number,
     {{ epoch_ms_to_timestamp('valid_from_ms') }} as valid_from,
-    {{ epoch_ms_to_timestamp('next_effective_ms') }} as valid_to,
-    next_effective_ms is null as is_current
+    {{ epoch_ms_to_timestamp(valid_to_ms) }} as valid_to,
+    {{ valid_to_ms }} is null as is_current
 
 from versions
 {%- endmacro %}

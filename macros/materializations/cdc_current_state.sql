@@ -21,19 +21,19 @@
 
     {#- Whether the table exists comes from the plan too: looking it up in dbt's relation
         cache scans every relation of the schema, for each model of the fleet. -#}
-    {%- set plan = cdc_plan(change_log, target, watermarks) -%}
+    {%- set plan = cdc_plan(change_log, target, watermarks, change_log_config['table_name']) -%}
     {%- set existing = plan['target'] | length > 0 -%}
     {%- set full_refresh = not existing or should_full_refresh() -%}
     {%- set repair = not full_refresh and cdc_repair_mode() -%}
     {%- set log_columns = cdc_checked_columns(plan['change_log'], key_names, change_log) -%}
     {%- set ts_column = cdc_log_column(log_columns, '_streamkap_ts_ms') -%}
+    {%- set resnapshot_ms = plan['resnapshot_ms'] -%}
 
     {%- if not full_refresh and plan['landed_rows'] is not none
             and plan['landed_rows'] == plan['applied_landed_rows'] -%}
         {#- Nothing landed since the last run: no statement beyond the plan. -#}
         {%- do store_raw_result('main', message='NO NEW EVENTS', code='NOOP', rows_affected=0) -%}
     {%- elif full_refresh -%}
-        {%- set resnapshot_ms = cdc_last_resnapshot(repairs, change_log_config['table_name']) -%}
         {%- call statement('main') -%}
             {{ cdc_create_table_as(target, cdc_latest_events(change_log, key_names, log_columns,
                                                              offset_resets=offset_resets, resnapshot_ms=resnapshot_ms)) }}
@@ -43,31 +43,38 @@
     {%- else -%}
         {%- set applied_through_ms = plan['applied_through_ms'] -%}
         {%- if applied_through_ms is none -%}
-            {#- A table built before watermarks were kept: start from its newest event, once. -#}
+            {#- No watermark (a table built before watermarks were kept, or rebuilt from an
+                empty log): start from its newest event, or from the start of the log. -#}
             {%- set applied_through_ms = cdc_newest_applied_event(target) -%}
         {%- endif -%}
-        {%- set window_start = none if applied_through_ms is none
-                else applied_through_ms - lookback_ms -%}
         {%- do cdc_add_new_columns(target, change_log, log_columns, plan['target']) -%}
-        {%- call statement('main') -%}
-            {#- The lookback also bounds the clock skew between MySQL and Streamkap. -#}
-            {{ cdc_merge_sql(target, cdc_latest_events(change_log, key_names, log_columns, window_start,
-                                                       lookback_ms, offset_resets),
-                             log_columns, key_names, offset_resets, hold_back=window_start is not none) }}
-        {%- endcall -%}
-        {{ run_hooks(post_hooks, inside_transaction=True) }}
-        {%- set commit_ts = cdc_log_column(log_columns, '_streamkap_source_ts_ms') -%}
-        {%- set held_back = none if window_start is none else {
-                'when': cdc_is_held_back(commit_ts, cdc_is_deleted(cdc_log_column(log_columns, '__deleted')),
-                                         window_start, lookback_ms),
-                'commit_ts': commit_ts,
-                'reach_ms': 2 * lookback_ms} -%}
-        {%- do cdc_record_watermark(watermarks, target, change_log, window_start, plan['landed_rows'], ts_column,
-                                    held_back) -%}
+        {%- if applied_through_ms is none -%}
+            {%- call statement('main') -%}
+                {{ cdc_merge_sql(target, cdc_latest_events(change_log, key_names, log_columns, offset_resets=offset_resets,
+                                                           resnapshot_ms=resnapshot_ms),
+                                 log_columns, key_names, offset_resets) }}
+            {%- endcall -%}
+            {{ run_hooks(post_hooks, inside_transaction=True) }}
+            {%- do cdc_record_watermark(watermarks, target, change_log, none, plan['landed_rows'], ts_column) -%}
+        {%- else -%}
+            {%- set window_start = applied_through_ms - lookback_ms -%}
+            {%- set held_range = none if plan['held_from_ms'] is none else [plan['held_from_ms'], plan['held_to_ms']] -%}
+            {%- call statement('main') -%}
+                {#- The lookback also bounds the clock skew between MySQL and Streamkap. -#}
+                {{ cdc_merge_sql(target, cdc_latest_events(change_log, key_names, log_columns, window_start, lookback_ms,
+                                                           offset_resets, held_range=held_range, target=target),
+                                 log_columns, key_names, offset_resets, hold_back=true, resnapshot_ms=resnapshot_ms) }}
+            {%- endcall -%}
+            {{ run_hooks(post_hooks, inside_transaction=True) }}
+            {%- do cdc_record_watermark(watermarks, target, change_log, window_start, plan['landed_rows'], ts_column,
+                                        cdc_held_back_events(change_log, target, key_names, log_columns, window_start,
+                                                             lookback_ms, offset_resets, held_range),
+                                        lookback_ms) -%}
+        {%- endif -%}
     {%- endif -%}
     {%- if repair -%}
         {%- do cdc_repair_late_events(target, change_log, change_log_config['table_name'], key_names, log_columns,
-                                      offset_resets, repairs, cdc_last_resnapshot(repairs, change_log_config['table_name'])) -%}
+                                      offset_resets, repairs, resnapshot_ms) -%}
     {%- endif -%}
 
     {{ adapter.commit() }}

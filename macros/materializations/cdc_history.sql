@@ -23,10 +23,12 @@
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
     {#- Whether the table exists comes from the plan: no relation-cache look-up. -#}
-    {%- set plan = cdc_plan(change_log, target, watermarks) -%}
+    {%- set plan = cdc_plan(change_log, target, watermarks, change_log_config['table_name']) -%}
+    {%- set resnapshot_ms = plan['resnapshot_ms'] -%}
     {%- set existing = plan['target'] | length > 0 -%}
     {%- set full_refresh = not existing or should_full_refresh() -%}
-    {%- set repair = not full_refresh and cdc_repair_mode() -%}
+    {#- A re-snapshot applied since the last run closes versions of keys no event touched. -#}
+    {%- set repair = not full_refresh and (cdc_repair_mode() or resnapshot_ms != plan['applied_resnapshot_ms']) -%}
     {%- set log_columns = cdc_checked_columns(plan['change_log'], key_names, change_log) -%}
     {%- set ts_column = cdc_log_column(log_columns, '_streamkap_ts_ms') -%}
     {%- set tracked = cdc_history_tracked(log_columns, key_names, config.get('cdc_track_columns'),
@@ -37,10 +39,12 @@
         {%- do store_raw_result('main', message='NO NEW EVENTS', code='NOOP', rows_affected=0) -%}
     {%- elif full_refresh -%}
         {%- call statement('main') -%}
-            {{ cdc_create_table_as(target, cdc_history_sql(change_log, key_names, log_columns, tracked, offset_resets)) }}
+            {{ cdc_create_table_as(target, cdc_history_sql(change_log, key_names, log_columns, tracked, offset_resets,
+                                                           resnapshot_ms=resnapshot_ms)) }}
         {%- endcall -%}
         {{ run_hooks(post_hooks, inside_transaction=True) }}
-        {%- do cdc_record_watermark(watermarks, target, change_log, none, plan['landed_rows'], ts_column) -%}
+        {%- do cdc_record_watermark(watermarks, target, change_log, none, plan['landed_rows'], ts_column,
+                                    resnapshot_ms=resnapshot_ms) -%}
     {%- else -%}
         {%- set applied_through_ms = plan['applied_through_ms'] -%}
         {%- set window_start = none if repair or applied_through_ms is none else applied_through_ms - lookback_ms -%}
@@ -55,7 +59,8 @@
         {%- set recomputed = make_temp_relation(target) -%}
         {%- call statement('cdc_recompute_versions') -%}
             {{ get_create_table_as_sql(True, recomputed,
-                   cdc_history_sql(change_log, key_names, log_columns, tracked, offset_resets, window_start)) }}
+                   cdc_history_sql(change_log, key_names, log_columns, tracked, offset_resets, window_start,
+                                           resnapshot_ms)) }}
         {%- endcall -%}
         {%- call statement('main') -%}
             {#- The history's columns take the current state's spelling (cdc_state_column). -#}
@@ -69,7 +74,8 @@
         {%- endcall -%}
         {%- do adapter.drop_relation(recomputed) -%}
         {{ run_hooks(post_hooks, inside_transaction=True) }}
-        {%- do cdc_record_watermark(watermarks, target, change_log, window_start, plan['landed_rows'], ts_column) -%}
+        {%- do cdc_record_watermark(watermarks, target, change_log, window_start, plan['landed_rows'], ts_column,
+                                    resnapshot_ms=resnapshot_ms) -%}
     {%- endif -%}
 
     {{ adapter.commit() }}

@@ -269,45 +269,60 @@ def test_events_tied_on_the_whole_sequence_pass_whichever_the_engine_picked(widg
 
 
 def test_a_higher_offset_wins_over_a_later_commit_time(widget: CdcProject) -> None:
-    # A snapshot read: the row was read (higher offset) after a change committed later
-    # had been streamed; the offset is the log's order.
-    streamed = ev(200, 5, ts=201, entity_id=1, name="streamed, later commit")
-    snapshot = ev(100, 6, ts=202, entity_id=1, name="snapshot, higher offset")
-    widget.append("widget", [streamed, snapshot])
+    # A snapshot read carries the export's start time: a change committed before it
+    # but streamed after it (a higher offset, delivered later) is the later event.
+    read = ev(200, 5, ts=201, entity_id=1, name="snapshot read, later commit")
+    change = ev(100, 6, ts=202, entity_id=1, name="change streamed after the read")
+    widget.append("widget", [read, change])
     widget.dbt("run")
-    hold(widget, snapshot)
+    hold(widget, change)
     assert passes(widget)
-    hold(widget, streamed)
+    hold(widget, read)
     assert audit(widget)["widget"] == ("fail", {("stale", 1)})
 
 
-def test_commit_time_then_ingestion_time_break_ties_of_offset(widget: CdcProject) -> None:
-    first, later_commit = ev(10, 5, ts=30, entity_id=1, name="a"), ev(11, 5, ts=20, entity_id=1, name="b")
-    seen_first, seen_later = ev(10, 6, ts=40, entity_id=2, name="a"), ev(10, 6, ts=41, entity_id=2, name="b")
-    widget.append("widget", [first, later_commit, seen_first, seen_later])
+def test_ingestion_time_decides_then_offset_then_commit_time(widget: CdcProject) -> None:
+    # A recreated topic: the later delivery wins although its offset restarted lower.
+    old_topic, new_topic = ev(10, 5000, ts=30, entity_id=1, name="a"), ev(40, 3, ts=41, entity_id=1, name="b")
+    # Delivered in the same millisecond: the offset, then the commit time, decide.
+    low, high = ev(10, 6, ts=50, entity_id=2, name="a"), ev(9, 7, ts=50, entity_id=2, name="b")
+    early, late = ev(10, 8, ts=60, entity_id=3, name="a"), ev(11, 8, ts=60, entity_id=3, name="b")
+    widget.append("widget", [old_topic, new_topic, low, high, early, late])
     widget.dbt("run")
-    hold(widget, later_commit, seen_later)
+    hold(widget, new_topic, high, late)
     assert passes(widget)
-    hold(widget, first, seen_first)
-    assert audit(widget)["widget"] == ("fail", {("stale", 1), ("stale", 2)})
+    hold(widget, old_topic, low, early)
+    assert audit(widget)["widget"] == ("fail", {("stale", 1), ("stale", 2), ("stale", 3)})
 
 
-def test_an_offset_reset_starts_a_newer_generation(widget: CdcProject) -> None:
-    before = ev(100, 900, entity_id=1, name="before the reset, high offset")
-    after = ev(150, 3, entity_id=1, name="after the reset, low offset")
-    at_reset = ev(140, 2, entity_id=2, name="ingested at the reset")  # <= counts
-    old = ev(120, 800, entity_id=2, name="older generation")
-    widget.append("widget", [before, after, old, at_reset])
+def test_a_redelivery_counts_as_its_original(widget: CdcProject) -> None:
+    # An old event delivered again after the key changed (and after it was deleted)
+    # changes nothing: the row is the newest first delivery.
+    first, second = ev(10, 1, entity_id=1, name="a"), ev(20, 2, entity_id=1, name="b")
+    insert, delete = ev(10, 3, entity_id=2, name="x"), ev(20, 4, deleted="true", entity_id=2, name="x")
+    widget.append("widget", [first, second, insert, delete, {**first, "_streamkap_ts_ms": T0 + 90_000},
+                             {**insert, "_streamkap_ts_ms": T0 + 91_000}])
     widget.dbt("run")
+    hold(widget, second)
+    assert passes(widget)
+    hold(widget, {**first, "_streamkap_ts_ms": T0 + 90_000}, {**insert, "_streamkap_ts_ms": T0 + 91_000})
+    assert audit(widget)["widget"] == ("fail", {("stale", 1), ("extra", 2)})
+
+
+def test_a_declared_offset_reset_separates_an_event_from_its_lookalike(widget: CdcProject) -> None:
+    # After a declared reset an event equal to an earlier one but for its ingestion
+    # time is a new event, not a redelivery: the row must carry its ingestion time.
+    before = ev(100, 2, ts=100, entity_id=1, name="x")
+    after = {**before, "_streamkap_ts_ms": T0 + 150_000}
+    widget.append("widget", [before, after])
     resets = ["--vars", f"{{cdc_offset_resets: {{widget: [{T0 + 140_000}], other: [1]}}}}"]
-
-    hold(widget, after, at_reset)
+    widget.dbt("run", *resets)
+    hold(widget, after)
     assert passes(widget, *resets)
-    assert audit(widget)["widget"] == ("fail", {("stale", 1), ("stale", 2)})  # without the reset
-
-    hold(widget, before, old)
+    assert audit(widget)["widget"] == ("fail", {("stale", 1)})  # without the reset: a redelivery
+    hold(widget, before)
     assert passes(widget)
-    assert audit(widget, *resets)["widget"] == ("fail", {("stale", 1), ("stale", 2)})
+    assert audit(widget, *resets)["widget"] == ("fail", {("stale", 1)})
 
 
 @pytest.mark.parametrize("resets", ["[1, 'soon']", "5", "[true]", "'1767000140000'"])

@@ -60,34 +60,37 @@ def full_table(project: CdcProject, relation: str = MODEL) -> list[tuple]:
     return project.query(f"select * from {relation} order by all")
 
 
-# 1. Per key, the latest event by offset (then commit time) wins; ties resolve deterministically.
+# 1. Per key, the latest first delivery wins (README, Event order); ties resolve deterministically.
 
-def test_latest_event_by_offset_then_commit_time_wins(widget: CdcProject) -> None:
+def test_latest_delivery_then_offset_then_commit_time_wins(widget: CdcProject) -> None:
     apply(widget,
-          ev(1, "offset 900", src=10, off=900),
-          ev(1, "offset 3", src=20, off=3),
-          ev(1, "offset 5", src=20, off=5),
-          ev(2, "offset 7, early commit", src=5, off=7),
-          ev(2, "offset 7, late commit", src=6, off=7),
+          # A recreated topic, undeclared: its offsets restart, its events come later.
+          ev(1, "old topic, offset 900", src=10, off=900),
+          ev(1, "new topic, offset 3", src=20, off=3),
+          ev(1, "new topic, offset 5", src=20, off=5, ts=21),
+          # One millisecond of ingestion: the offset, then the commit time, decide.
+          ev(2, "offset 7, early commit", src=5, off=7, ts=6),
+          ev(2, "offset 7, late commit", src=6, off=7, ts=6),
           ev(3, "only", src=5))
-    assert state(widget) == {1: "offset 900", 2: "offset 7, late commit", 3: "only"}
+    assert state(widget) == {1: "new topic, offset 5", 2: "offset 7, late commit", 3: "only"}
 
 
-def test_a_change_during_a_snapshot_beats_the_snapshot_read(widget: CdcProject) -> None:
-    # Debezium stamps a table's snapshot reads with the time its export began, later
-    # than the commit of a change made between the snapshot position and the export:
-    # that change lands after the read, with a higher offset and an earlier commit time.
-    apply(widget, ev(1, "read", src=100, off=10), ev(2, "read", src=100, off=11))
-    apply(widget, ev(1, "updated during the snapshot", src=90, off=12, ts=101),
-          ev(2, "deleted during the snapshot", src=95, off=13, ts=101, deleted="true"))
-    assert state(widget) == {1: "updated during the snapshot"}
+def test_an_undeclared_topic_recreation_is_recognised_from_the_data(widget: CdcProject) -> None:
+    # Keys 1-5 at offsets 1000-5000; the topic is recreated (offsets restart) and keys 1
+    # and 2 change and key 3 is deleted, committed later, at offsets 5-8.
+    apply(widget, *[ev(k, "old topic", src=10 + k, off=1000 * k) for k in range(1, 6)])
+    apply(widget, ev(1, "new topic", src=100, off=5), ev(2, "new topic", src=101, off=6))
+    apply(widget, ev(3, "old topic", src=102, off=7, deleted="true"))
+    expected = {1: "new topic", 2: "new topic", 4: "old topic", 5: "old topic"}
+    assert state(widget) == expected
+    widget.dbt("run", "--vars", "{cdc_repair: true}")
+    assert state(widget) == expected
     widget.dbt("run", "--full-refresh")
-    assert state(widget) == {1: "updated during the snapshot"}
+    assert state(widget) == expected
 
 
-def test_offsets_that_restart_order_after_the_declared_reset(widget: CdcProject) -> None:
-    # A recreated topic numbers its events from 0 again; events ingested from the
-    # declared reset on follow every earlier event of their key.
+def test_a_declared_reset_still_orders_the_new_topic_last(widget: CdcProject) -> None:
+    # The declaration stays as an override: events ingested from it on are new events.
     apply(widget, ev(1, "old topic", src=10, off=500), ev(2, "old topic", src=10, off=501))
     reset_ms = T0 + 60 * 1000
     resets = ["--vars", f"{{cdc_offset_resets: {{widget: [{reset_ms}]}}}}"]
@@ -97,9 +100,8 @@ def test_offsets_that_restart_order_after_the_declared_reset(widget: CdcProject)
     assert state(widget) == {1: "new topic"}
     widget.dbt("run", "--full-refresh", *resets)
     assert state(widget) == {1: "new topic"}
-    # Without the declaration the restarted offsets lose: the reason to declare it.
     widget.dbt("run", "--full-refresh")
-    assert state(widget) == {1: "old topic", 2: "old topic"}
+    assert state(widget) == {1: "new topic"}
 
 
 def test_a_malformed_offset_reset_is_an_error_naming_the_table(widget: CdcProject) -> None:
@@ -189,15 +191,18 @@ def test_incremental_run_after_the_post_hook_deleted_every_row(widget: CdcProjec
 
 # 4. Sequence guard: an older event never overwrites a newer row.
 
-@pytest.mark.parametrize("older", [
-    {"src": 20, "off": 1},  # later commit, lower offset (a snapshot's read)
-    {"src": 10, "off": 1},  # same commit, lower offset
-])
-def test_older_event_in_a_later_batch_never_overwrites(widget: CdcProject, older: dict[str, int]) -> None:
-    apply(widget, ev(1, "current", src=10, off=2))
-    apply(widget, ev(1, "stale", ts=11, **older))
-    apply(widget, ev(1, "stale delete", ts=12, deleted="true", **older))
-    assert state(widget) == {1: "current"}
+def test_older_event_in_a_later_batch_never_overwrites(widget: CdcProject) -> None:
+    read = ev(1, "snapshot read", src=20, off=1, ts=20)  # stamped with the export's start
+    apply(widget, read, ev(1, "current", src=10, off=2, ts=21))
+    # Visible only now, delivered before the current row's event.
+    apply(widget, ev(1, "late, delivered earlier", src=9, off=0, ts=19))
+    apply(widget, ev(1, "late delete, delivered earlier", src=9, off=0, ts=19, deleted="true"))
+    # Redeliveries: the read (a later commit) and the current event again.
+    apply(widget, {**read, "_streamkap_ts_ms": T0 + 30_500})
+    apply(widget, {**read, "_streamkap_ts_ms": T0 + 40_500}, ev(2, "other", src=40))
+    assert state(widget) == {1: "current", 2: "other"}
+    widget.dbt("run", "--full-refresh")
+    assert state(widget) == {1: "current", 2: "other"}
 
 
 def test_old_event_of_a_deleted_key_arriving_long_after_the_delete_stays_deleted(widget: CdcProject) -> None:
@@ -227,18 +232,26 @@ def test_an_event_committed_long_before_the_window_updates_a_row_at_once(widget:
 
 def test_a_new_key_committed_long_before_the_window_waits_one_run_then_lands(widget: CdcProject) -> None:
     apply(widget, ev(2, "b", src=7200))
-    applied_through, _ = watermark(widget)
     apply(widget, ev(1, "late", src=20, ts=7300))
-    # Checking that no newer event of key 1 came before the window would read the log
-    # further back than the literal bounds: it waits, and the next run is due.
+    # Whether it repeats an event of a deleted key would need the log from its commit
+    # time: it waits, the next run is due and looks up its commit time only.
     assert state(widget) == {2: "b"}
-    moved_to, landed = watermark(widget)
-    assert landed is None and moved_to < applied_through
+    applied_through, landed = watermark(widget)
+    assert landed is None and applied_through == T0 + 7300_500, "the window moved back"
+    assert widget.query("select held_from_ms, held_to_ms from main_magento.cdc_watermarks") == [(T0 + 20_000,) * 2]
     widget.dbt("run")  # nothing new landed
     assert state(widget) == {1: "late", 2: "b"}
     assert watermark(widget)[1] is not None
     widget.dbt("run")
     assert state(widget) == {1: "late", 2: "b"}
+
+
+def test_updates_of_existing_rows_never_move_the_window(widget: CdcProject) -> None:
+    # A lagging partition: its events come hours after their commit.
+    apply(widget, ev(1, "a", src=10), ev(2, "b", src=7200))
+    apply(widget, ev(1, "lagging update", src=30, ts=7300), ev(1, "lagging update 2", src=40, ts=7301))
+    assert state(widget) == {1: "lagging update 2", 2: "b"}
+    assert watermark(widget) == (T0 + 7301_500, widget.query("select count(*) from streamkap.widget")[0][0])
 
 
 def test_a_replay_of_a_deleted_key_committed_long_before_the_window_never_lands(widget: CdcProject) -> None:

@@ -91,8 +91,8 @@ def test_redelivered_duplicates_open_no_version(widget: CdcProject) -> None:
 
 def test_a_late_event_splits_the_version_it_falls_into(widget: CdcProject) -> None:
     apply(widget, ev(1, "a", qty=1, src=10, off=10), ev(1, "c", qty=1, src=30, off=30))
-    # Committed (and ordered) between them, ingested long after the lookback.
-    apply(widget, ev(1, "b", qty=1, src=20, off=20, ts=5000))
+    # Delivered between them, visible only after the run that applied them.
+    apply(widget, ev(1, "b", qty=1, src=20, off=20))
     assert versions(widget) == [("a", 1, at(10), at(20), False), ("b", 1, at(20), at(30), False),
                                 ("c", 1, at(30), None, True)]
     incremental = widget.query(f"select * from {MODEL} order by all")
@@ -103,7 +103,7 @@ def test_a_late_event_splits_the_version_it_falls_into(widget: CdcProject) -> No
 def test_a_late_delete_closes_the_version_early(widget: CdcProject) -> None:
     apply(widget, ev(1, "a", qty=1, src=10, off=10), ev(1, "a", qty=2, src=30, off=30))
     assert versions(widget) == [("a", 2, at(10), None, True)]
-    apply(widget, ev(1, "a", qty=1, src=20, off=20, ts=5000, deleted="true"))
+    apply(widget, ev(1, "a", qty=1, src=20, off=20, deleted="true"))
     assert versions(widget) == [("a", 1, at(10), at(20), False), ("a", 2, at(30), None, True)]
 
 
@@ -116,7 +116,7 @@ def test_unplaceable_events_are_left_out(widget: CdcProject) -> None:
 def test_valid_from_never_runs_backwards(widget: CdcProject) -> None:
     # A snapshot's read carries the export's start time; a change ordered after it was
     # committed earlier. The later version starts when the earlier one did, not before.
-    apply(widget, ev(1, "a", src=50, off=1), ev(1, "b", src=40, off=2), ev(1, "c", src=60, off=3))
+    apply(widget, ev(1, "a", src=50, off=1), ev(1, "b", src=40, off=2, ts=51), ev(1, "c", src=60, off=3))
     assert versions(widget) == [("a", None, at(50), at(50), False), ("b", None, at(50), at(60), False),
                                 ("c", None, at(60), None, True)]
 

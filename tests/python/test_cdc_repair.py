@@ -75,14 +75,15 @@ def repairs(project: CdcProject) -> list[tuple]:
 # Late events
 
 def test_the_nightly_job_applies_events_visible_hours_late(widget: CdcProject) -> None:
-    widget.append("widget", [ev(k, "before", src=3 * HOUR + k, off=100 + k) for k in (1, 2, 3, 4)])
+    widget.append("widget", [ev(k, "before", src=HOUR + k, off=100 + k) for k in (1, 2, 3, 4)])
     widget.dbt("run")
-    # Ingested two hours before the newest applied event, visible only now: an update,
-    # an insert, a delete, and an event older than the row it would overwrite.
-    late = [ev(1, "late update", src=HOUR, off=201), ev(5, "late insert", src=HOUR + 5, off=205),
-            ev(2, "before", src=HOUR + 2, off=202, deleted="true"), ev(3, "older", src=HOUR + 3, off=3)]
+    widget.append("widget", [ev(4, "fresh", src=3 * HOUR, off=300)])
+    widget.dbt("run")
+    # Delivered an hour before the newest applied event, visible only now: an update,
+    # an insert, a delete, and an event delivered before the row it would overwrite.
+    late = [ev(1, "late update", src=2 * HOUR, off=201), ev(5, "late insert", src=2 * HOUR + 5, off=205),
+            ev(2, "before", src=2 * HOUR + 2, off=202, deleted="true"), ev(3, "older", src=HOUR, off=3)]
     widget.append("widget", late)
-    widget.append("widget", [ev(4, "fresh", src=3 * HOUR + MINUTE, off=300)])
     widget.dbt("run")
     assert state(widget) == {1: "before", 2: "before", 3: "before", 4: "fresh"}, "beyond the lookback: not seen"
     assert "fail" in reconciliation(widget)
@@ -90,7 +91,7 @@ def test_the_nightly_job_applies_events_visible_hours_late(widget: CdcProject) -
     result = widget.dbt("build", "--selector", "nightly")
     assert [r.status for r in data_test_results(result) if "cdc_matches" in r.node.name] == ["pass"]
     assert state(widget) == {1: "late update", 3: "before", 4: "fresh", 5: "late insert"}
-    assert repairs(widget) == [("widget", "late_events", 3, T0 + HOUR, None)]
+    assert repairs(widget) == [("widget", "late_events", 3, T0 + 2 * HOUR, None)]
 
     widget.dbt("build", "--selector", "nightly")
     assert len(repairs(widget)) == 1, "a second nightly run found something to repair"

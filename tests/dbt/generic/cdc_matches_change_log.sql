@@ -4,15 +4,19 @@
    so a defect in them cannot hide from it. The rule, per key:
      - events with a NULL key column, offset, commit time or ingestion time, a negative
        offset or a __deleted other than true, false or NULL are ignored;
-     - events are ordered by offset generation (how many of the table's entries in
-       var('cdc_offset_resets') are <= the ingestion time), offset, commit time, then
-       ingestion time;
+     - an event equal to an earlier-ingested one in everything but its ingestion time
+       is a redelivery of it, and counts as that one;
+     - the others are ordered by offset generation (how many of the table's entries in
+       var('cdc_offset_resets') are <= the ingestion time), ingestion time, offset, then
+       commit time: Streamkap processes a topic's events in offset order and a
+       recreated topic after the old one, so the later delivered is the later event;
      - the newest event decides: a delete means no row, anything else exactly one row
        equal to that event on every change-log column the current state has (except
        __deleted). Events tied on all four are all accepted: the engine breaks that tie
        with a hash, which the audit does not replicate.
    After a re-snapshot applied with cdc_apply_resnapshot (recorded in cdc_repairs), a
-   key whose newest event was ingested before the snapshot began means no row.
+   key means no row unless an event of it was ingested and committed since the
+   snapshot began (a read, or a later change; a redelivery keeps its old commit time).
    Only settled keys are compared: a key whose newest event was ingested after the
    newest event applied to the current state may simply not have been applied yet.
 
@@ -114,17 +118,33 @@ with events as (
 
 ),
 
+first_deliveries as (
+
+    select * from (
+        select
+            events.*,
+            row_number() over (
+                partition by audit_generation,
+                    {%- for c in columns if c != sk['_streamkap_ts_ms'] %} {{ c }},{% endfor %} audit_deleted
+                order by audit_ingested_ms
+            ) as audit_delivery
+        from events
+    ) as deliveries
+    where audit_delivery = 1
+
+),
+
 top_events as (
 
     {#- rank, not row_number: every event tied at the top stays. #}
     select * from (
         select
-            events.*,
+            first_deliveries.*,
             rank() over (
                 partition by {{ key_list }}
-                order by audit_generation desc, audit_offset desc, audit_source_ts_ms desc, audit_ingested_ms desc
+                order by audit_generation desc, audit_ingested_ms desc, audit_offset desc, audit_source_ts_ms desc
             ) as audit_rank
-        from events
+        from first_deliveries
     ) as ranked
     where audit_rank = 1
 
@@ -142,16 +162,28 @@ resnapshot as (
 
 ),
 
+evidence as (
+
+    {#- Keys the last re-snapshot showed alive: read by it, or changed since it began. #}
+    select {{ key_list }}, max(audit_ingested_ms) as newest_ingested_ms
+    from first_deliveries
+    cross join resnapshot
+    where audit_ingested_ms >= resnapshot.started_ms and audit_source_ts_ms >= resnapshot.started_ms
+    group by {{ key_list }}
+
+),
+
 keys_in_log as (
 
     select
-        {{ key_list }},
-        max(audit_ingested_ms) as newest_ingested_ms,
-        max(case when audit_deleted or audit_ingested_ms < resnapshot.started_ms then 1 else 0 end) as may_be_absent,
-        max(case when audit_deleted or audit_ingested_ms < resnapshot.started_ms then 0 else 1 end) as may_be_present
+        {% for c in key_columns %}top_events.{{ c }}, {% endfor %}
+        max(top_events.audit_ingested_ms) as newest_ingested_ms,
+        max(case when top_events.audit_deleted or evidence.newest_ingested_ms is null then 1 else 0 end) as may_be_absent,
+        max(case when top_events.audit_deleted or evidence.newest_ingested_ms is null then 0 else 1 end) as may_be_present
     from top_events
-    cross join resnapshot
-    group by {{ key_list }}
+    left join evidence
+        on {% for c in key_columns %}evidence.{{ c }} = top_events.{{ c }}{{ ' and ' if not loop.last }}{% endfor %}
+    group by {% for c in key_columns %}top_events.{{ c }}{{ ', ' if not loop.last }}{% endfor %}
 
 ),
 
