@@ -165,3 +165,28 @@ def test_the_nightly_repair_applies_events_visible_after_the_lookback(widget: Cd
     repaired = widget.query(f"select * from {MODEL} order by all")
     widget.dbt("run", "--full-refresh")
     assert widget.query(f"select * from {MODEL} order by all") == repaired
+
+
+def test_a_resnapshot_closes_the_open_version_of_a_key_it_did_not_find(
+        widget: CdcProject, capsys: pytest.CaptureFixture[str]) -> None:
+    widget.add_model("base_magento__widget", "{{ cdc_current_state('magento', 'widget', unique_key='entity_id') }}\n")
+    apply(widget, ev(1, "a", src=10, off=1), ev(2, "b", src=11, off=2))
+    # Key 2 is deleted during an outage, unseen; the re-snapshot at 100 s reads key 1 only.
+    started = 100
+    apply(widget, ev(1, "a", src=started, off=3, ts=started + 1))
+    capsys.readouterr()
+    widget.dbt("run-operation", "cdc_apply_resnapshot", "--args",
+               f"{{table: widget, snapshot_started_at_ms: {T0 + started * 1000}}}")
+    assert "removed 1 row(s)" in capsys.readouterr().out
+    closed = [("b", None, at(11), at(started), False)]
+    widget.dbt("run")  # nothing new landed: the re-snapshot alone makes the run
+    assert versions(widget, key=2) == closed
+    widget.dbt("run", "--full-refresh")
+    assert versions(widget, key=2) == closed
+    assert versions(widget, key=1) == [("a", None, at(10), None, True)]
+    as_of = f"{{{{ cdc_state_as_of(ref('history_magento__widget'), '{at(started + 1)}') }}}}"
+    (widget.root / "analyses").mkdir(exist_ok=True)
+    (widget.root / "analyses" / "state_then.sql").write_text(f"select entity_id from {as_of} as state_then\n")
+    widget.dbt("compile", "--select", "state_then")
+    compiled = next((widget.root / "target/compiled").rglob("state_then.sql")).read_text()
+    assert widget.query(compiled) == [(1,)]
