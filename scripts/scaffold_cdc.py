@@ -13,7 +13,7 @@ scaffolded still works) and writes or updates, in the dbt project:
   models/staging/magento/base/base_magento__<table>.sql
       the one-line current-state model, when missing (existing files are kept);
   models/staging/magento/base/_magento__base_models.yml
-      description, cdc_matches_change_log, and unique/not_null on the key (a composite
+      description, cdc_matches_change_log, cdc_newest_events_applied, and unique/not_null on the key (a composite
       key: not_null on each column and unique_combination on all of them).
 
 Hand edits are kept: descriptions, extra tests, config (per-table freshness
@@ -493,6 +493,8 @@ def properties_snippet(table: str, key: tuple[str, ...]) -> str:
             f"data_tests:\n"
             f"  - cdc_matches_change_log:\n"
             f"      arguments: {{source_name: {SOURCE_NAME}, table_name: {table}, unique_key: {key[0]}}}\n"
+            f"  - cdc_newest_events_applied:\n"
+            f"      arguments: {{source_name: {SOURCE_NAME}, table_name: {table}, unique_key: {key[0]}}}\n"
             f"columns:\n"
             f"  - name: {key[0]}\n"
             f"    data_tests: [unique, not_null]\n"
@@ -504,6 +506,8 @@ def properties_snippet(table: str, key: tuple[str, ...]) -> str:
         f"description: Current state of Magento's `{table}` table (relation `{table}`), one row per ({per}).\n"
         f"data_tests:\n"
         f"  - cdc_matches_change_log:\n"
+        f"      arguments: {{source_name: {SOURCE_NAME}, table_name: {table}, unique_key: {listed}}}\n"
+        f"  - cdc_newest_events_applied:\n"
         f"      arguments: {{source_name: {SOURCE_NAME}, table_name: {table}, unique_key: {listed}}}\n"
         f"  - unique_combination:\n"
         f"      arguments: {{columns: {listed}}}\n"

@@ -137,6 +137,7 @@ def first_batch(table: Any) -> list[dict[str, Any]]:
         event(table, 2, "k2 v1", T0, T0 + 10, 2, "false"),
         event(table, 3, "k3 v1", T0, T0 + 10, 3, None),
         event(table, 3, "k3 deleted", T0 + 5, T0 + 15, 4, "true"),  # gone after the first build
+        event(table, 6, "k6 v1", T0 + 20, T0 + 30, 0, "false"),
         event(table, 6, "k6 v2", T0 + 50, T0 + 60, 5, "false"),
     ]
 
@@ -148,14 +149,14 @@ def second_batch(table: Any) -> list[dict[str, Any]]:
         event(table, 2, "k2 deleted", later, later + 10, 11, "TRUE"),  # delete of a loaded key
         event(table, 4, "k4 v1", later, later + 10, 12, "false"),  # new key
         event(table, 5, "k5 deleted", later, later + 10, 13, "true"),  # delete of an unknown key
-        event(table, 6, "k6 v1 late", T0 + 20, later + 20, 0, "false"),  # stale: emitted before k6 v2
+        event(table, 6, "k6 v1", T0 + 20, later + 20, 0, "false"),  # a redelivery of k6 v1, after k6 v2
     ]
 
 
 def late_event(table: Any) -> dict[str, Any]:
-    """Key 1's newest event, ingested an hour before the others: outside every run's window."""
+    """Key 1's newest event, landed late: the repair run applies it."""
     later = T0 + MINUTE
-    return event(table, 1, "k1 v3 repaired", later + 100, T0 - 60 * MINUTE, 20, "false")
+    return event(table, 1, "k1 v3 repaired", later + 100, later + 110, 20, "false")
 
 
 # A re-snapshot (started ten minutes after T0) sends keys 4 and 6 again, not key 1.
