@@ -32,11 +32,11 @@
    Over a window, a delivery whose original was ingested before the window cannot be
    told from a new event by the window alone, so each event is checked against what
    the run can read with literal bounds (Snowflake prunes micro-partitions on
-   literals, never on a subquery's value): the log `margin_ms` (the lookback, which
-   also bounds clock skew) before the window's start and before, for events committed
-   since, and the events committed in `held_range` (the previous run's held-back commit
-   times). An event repeating one of them, or dominated by one (cdc_is_repeat), or by
-   the row it would replace in `target`, is a redelivery and is left out. The latest
+   literals, never on a subquery's value): two margins (`margin_ms`, the lookback,
+   which also bounds clock skew) of log before the window, and the log delivered within
+   a margin of `held_range` (the commit times the previous run held back). An event
+   repeating one of them, or dominated by one (cdc_is_repeat), or by the row it would
+   replace in `target`, is a redelivery and is left out. The latest
    remaining event of each key carries __cdc_held_back (cdc_is_held_back): its
    decision needs an original the run did not read, so it waits a run. #}
 {% macro cdc_latest_events(change_log, key_names, columns, window_start=none, margin_ms=0,
@@ -74,8 +74,10 @@ deliveries as (
 earlier as (
 
     {#- What window events may repeat: the margin before the window (events committed
-        since then were first delivered there at the earliest), and the commit times the
-        previous run held back (a redelivery keeps its original's). #}
+        since then were first delivered there at the earliest), and, for the commit times
+        the previous run held back (a redelivery keeps its original's), the log delivered
+        within a margin of them (an original delivered later than that, by a partition
+        that lagged then, is the nightly repair's). #}
     select
         earlier.*,
         {{ cdc_generation('earlier', offset_resets) }} as __cdc_generation,
@@ -86,8 +88,9 @@ earlier as (
         {%- if held_range %}
         union all
         {{ cdc_read_events(change_log, key_names, columns) }}
-            and {{ commit_ts }} between {{ held_range[0] }} and {{ held_range[1] }}
+            and {{ ts }} >= {{ held_range[0] - margin_ms }} and {{ ts }} <= {{ held_range[1] + margin_ms }}
             and {{ ts }} < {{ window_start - 2 * margin_ms }}
+            and {{ commit_ts }} between {{ held_range[0] }} and {{ held_range[1] }}
         {%- endif %}
     ) as earlier
 
