@@ -225,8 +225,11 @@ def test_new_table_is_scaffolded_idempotently_and_hand_edits_survive(
         "name": "base_magento__customer_group",
         "description": "Current state of Magento's `customer_group` table (relation `customer_group`), "
                        "one row per `customer_group_id`.",
-        "data_tests": [{"cdc_matches_change_log": {"arguments": {
-            "source_name": "magento", "table_name": "customer_group", "unique_key": "customer_group_id"}}}],
+        "data_tests": [
+            {"cdc_matches_change_log": {"arguments": {
+                "source_name": "magento", "table_name": "customer_group", "unique_key": "customer_group_id"}}},
+            {"cdc_newest_events_applied": {"arguments": {
+                "source_name": "magento", "table_name": "customer_group", "unique_key": "customer_group_id"}}}],
         "columns": [{"name": "customer_group_id", "data_tests": ["unique", "not_null"]}],
     }  # fmt: skip
 
@@ -318,6 +321,8 @@ def test_unknown_key_is_skipped_and_pk_supplies_keys(project: Path, capsys: pyte
     link = model_properties(project, "base_magento__acme_link")
     assert link["data_tests"] == [
         {"cdc_matches_change_log": {"arguments": {
+            "source_name": "magento", "table_name": "acme_link", "unique_key": ["a_id", "b_id"]}}},
+        {"cdc_newest_events_applied": {"arguments": {
             "source_name": "magento", "table_name": "acme_link", "unique_key": ["a_id", "b_id"]}}},
         {"unique_combination": {"arguments": {"columns": ["a_id", "b_id"]}}},
     ]  # fmt: skip
