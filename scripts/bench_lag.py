@@ -162,7 +162,11 @@ def run_stream(root: Path, batches: list, lagging: bool, warmup: int) -> list[in
         land(db, batch, lagging)
         before = root / "before" / db.name
         before.parent.mkdir(exist_ok=True)
-        shutil.copy(db, before)
+        for path in (db, db.with_name(db.name + ".wal")):  # with what is not checkpointed yet
+            copy = before.with_name(path.name)
+            copy.unlink(missing_ok=True)
+            if path.exists():
+                shutil.copy(path, copy)
         logs = root / "logs" / str(cycle)
         result = dbtRunner().invoke(["run", "--project-dir", str(root), "--profiles-dir", str(root), "--quiet",
                                      "--log-path", str(logs), "--log-format-file", "json", "--log-level-file", "debug",

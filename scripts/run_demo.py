@@ -5,6 +5,13 @@ whole project, then for each cycle lands the next micro-batch of changes and run
 `dbt build` again, printing what the cycle applied. It ends by showing a few rows of
 each CRM mart as Hightouch sends them to Emarsys (field id: value).
 
+Its first cycles go through what operators do to a pipeline (magento_cdc.operations):
+a recreated topic with its re-snapshot, a partition that lags, an outage whose deletes
+are lost followed by a re-snapshot, and a redelivery of old events. After a
+re-snapshot lands, the demo follows the README's runbook (`cdc_apply_resnapshot`). It
+ends by delivering what is still in flight and checking that every current-state
+table equals the simulated shop's rows.
+
 With --cadence it runs as a local scheduler instead: every CADENCE seconds it lands
 the next micro-batch and runs the CRM job with run_and_sync (selector crm_realtime
 with --only-changed: only the current-state models with new events are rebuilt),
@@ -20,6 +27,7 @@ import json
 import os
 import sys
 import time
+from decimal import Decimal
 from contextlib import ExitStack, contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run_and_sync  # noqa: E402
 from cli_types import non_negative_int, positive_float, positive_int  # noqa: E402
 from hightouch_stub import HightouchStub  # noqa: E402
-from magento_cdc.simulator import MagentoSimulator, default_start, write_batch  # noqa: E402
+from magento_cdc.schema import TABLES  # noqa: E402
+from magento_cdc.simulator import DEMO_SCHEDULE, MagentoSimulator, default_start, write_batch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DB = os.environ.get("DBT_DUCKDB_PATH", "warehouse/magento.duckdb")
@@ -99,6 +108,46 @@ def print_cycle(label: str, events: int, result: BuildResult, state: CurrentStat
           f"{state.rows:>7,} rows current  {result.seconds:5.1f} s  ({tests})", flush=True)
     for failure in result.failures:
         print(f"    ! {failure}")
+
+
+def apply_resnapshots(resnapshots: dict[str, int]) -> list[str]:
+    """The runbook after a re-snapshot has landed and a job has run; errors, if any."""
+    failures = []
+    for table, started_ms in sorted(resnapshots.items()):
+        result = dbtRunner().invoke(["run-operation", "cdc_apply_resnapshot", "--args",
+                                     json.dumps({"table": table, "snapshot_started_at_ms": started_ms}),
+                                     "--project-dir", str(REPO), "--profiles-dir", str(REPO)])
+        if not result.success:
+            failures.append(f"cdc_apply_resnapshot {table}: {result.exception}")
+    return failures
+
+
+def _comparable(value: Any) -> Any:
+    """A value as both the simulator and DuckDB give it, for comparison."""
+    if isinstance(value, Decimal):
+        return value.normalize()
+    if isinstance(value, float):
+        return Decimal(repr(value)).normalize()
+    return None if value is None else str(value) if not isinstance(value, int) else value
+
+
+def differences_from_magento(db: Path, simulator: MagentoSimulator) -> list[str]:
+    """Per table, how the current state differs from the simulated shop's rows (empty: equal)."""
+    problems = []
+    truth = simulator.current_rows()
+    with duckdb.connect(str(db)) as con:
+        schema = con.execute("select table_schema from information_schema.tables "
+                             "where table_name = 'cdc_watermarks' and table_schema like '%magento'").fetchone()[0]
+        for name, table in TABLES.items():
+            columns = [column for column, _ in table.columns]
+            quoted = ", ".join(f'"{column}"' for column in columns)
+            actual = {tuple(map(_comparable, row))
+                      for row in con.execute(f'select {quoted} from "{schema}"."{name}"').fetchall()}
+            expected = {tuple(_comparable(row[column]) for column in columns) for row in truth[name]}
+            if actual != expected:
+                problems.append(f"{name}: {len(expected - actual)} row(s) of Magento missing or different, "
+                                f"{len(actual - expected)} row(s) not in Magento")
+    return problems
 
 
 def print_emarsys_preview(db: Path, target_path: Path, rows_per_sync: int) -> None:
@@ -190,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=positive_float, default=1.0, help="simulator scale (default: 1)")
     parser.add_argument("--batch-minutes", type=positive_int, default=5, help="simulated minutes per cycle (default: 5)")
     parser.add_argument("--preview-rows", type=non_negative_int, default=3, help="mart rows shown per sync (default: 3)")
+    parser.add_argument("--no-operations", dest="operations", action="store_false",
+                        help="leave out the operations on the pipeline (re-creations, lag, outages, redeliveries)")
     parser.add_argument("--cadence", type=positive_float, metavar="SECONDS",
                         help="run as a scheduler: a cycle every SECONDS, the CRM job and its Hightouch syncs")
     args = parser.parse_args(argv)
@@ -203,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     target_path = REPO / os.environ.get("DBT_TARGET_PATH", "target")
 
     simulator = MagentoSimulator(seed=args.seed, scale=args.scale, batch_minutes=args.batch_minutes,
-                                 start=default_start(args.cycles, args.batch_minutes))
+                                 start=default_start(args.cycles, args.batch_minutes),
+                                 operations=DEMO_SCHEDULE if args.operations else None)
     print(f"Warehouse {db}: simulated Magento shop (seed {args.seed}, scale {args.scale:g}), "
           f"{args.cycles} cycles of {args.batch_minutes} minutes\n", flush=True)
 
@@ -219,19 +271,38 @@ def main(argv: list[str] | None = None) -> int:
     print_cycle("snapshot", snapshot.events, result, state)
 
     failed = bool(result.failures)
+    played: list[str] = []
     if args.cadence:
         failed |= run_scheduler(simulator, db, args)
         print_emarsys_preview(db, target_path, args.preview_rows)
         return 1 if failed else 0
-    for cycle in range(1, args.cycles + 1):
-        batch = simulator.next_batch()
+    for cycle in range(1, args.cycles + 2):
+        # A last cycle delivers what is still in flight, so the shop can be compared.
+        batch = simulator.next_batch() if cycle <= args.cycles else simulator.drain_batch()
         with duckdb.connect(str(db)) as con:
             write_batch(con, batch)
         result = build(["build"])
         failed |= bool(result.failures)
         state = current_state(db, state.newest_ts_ms)
-        print_cycle(f"cycle {cycle} {batch.end:%H:%M}", batch.events, result, state)
+        label = f"cycle {cycle} {batch.end:%H:%M}" if cycle <= args.cycles else "in flight"
+        print_cycle(label, batch.events, result, state)
+        for line in simulator.operations_played[len(played):]:
+            print(f"    operation: {line.split(': ', 1)[1]}")
+        played = simulator.operations_played
+        if batch.resnapshots:
+            problems = apply_resnapshots(batch.resnapshots)
+            failed |= bool(problems)
+            for problem in problems:
+                print(f"    ! {problem}")
+    # Events that wait a run (their originals were not read) land with the next one.
+    result = build(["build"])
+    failed |= bool(result.failures)
+    print_cycle("settled", 0, result, current_state(db, state.newest_ts_ms))
 
+    differences = differences_from_magento(db, simulator)
+    failed |= bool(differences)
+    print("\nThe current state equals the simulated shop's rows in every table." if not differences
+          else "\nThe current state differs from the simulated shop's rows:\n  " + "\n  ".join(differences))
     print_emarsys_preview(db, target_path, args.preview_rows)
     return 1 if failed else 0
 

@@ -210,11 +210,11 @@ left join {{ target }} as current_state
 {%- endmacro %}
 
 
-{# The window's events that wait a run after the MERGE (cdc_is_held_back against the
-   row the MERGE left), with the ingestion time of their key's first event in the
-   window (first_ms) and their commit time (commit_ms), for cdc_record_watermark. A
-   redelivery the MERGE left out may count too: the next run then looks up its
-   original and lets it go. #}
+{# The window's events that wait a run after the MERGE (cdc_is_held_back of each key's
+   latest delivery against the row the MERGE left), with the ingestion time of their
+   key's first event in the window (first_ms) and their commit time (commit_ms), for
+   cdc_record_watermark. A redelivery the MERGE left out may count too: the next run
+   then looks up its original and lets it go. #}
 {% macro cdc_held_back_events(change_log, target, key_names, columns, window_start, margin_ms, offset_resets,
                               held_range=none) %}
     {%- set state_keys = [] -%}
@@ -228,6 +228,10 @@ left join {{ target }} as current_state
                         {{ cdc_read_events(change_log, key_names, columns) }}
                             and {{ cdc_log_column(columns, '_streamkap_ts_ms') }} >= {{ window_start }}
                     ) as window_events
+                    {#- The key's latest delivery: an older one waits only with it. #}
+                    qualify row_number() over (
+                        partition by {{ state_keys | join(', ') }} order by _streamkap_ts_ms desc, _streamkap_offset desc
+                    ) = 1
                 ) as incoming
                 left join {{ target }} as current_state
                     on {{ cdc_same_key('current_state', 'incoming', state_keys) }}

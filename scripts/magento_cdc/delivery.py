@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
@@ -41,6 +41,7 @@ class Batch:
     start: datetime
     end: datetime
     rows: dict[str, list[Event]]
+    resnapshots: dict[str, int] = field(default_factory=dict)  # table: snapshot start (epoch ms) of reads delivered
 
     @property
     def events(self) -> int:
@@ -98,6 +99,13 @@ class Delivery:
         self._carried = {name: in_flight[name] + late[name] for name in TABLES}
         self._previous = delivered
         return {name: delivered[name] + redelivered.get(name, []) for name in TABLES}
+
+    def drain(self) -> dict[str, list[Event]]:
+        """Everything not delivered yet: what earlier batches carried and what was
+        processed since (the last batch of a run)."""
+        delivered = {name: self._carried[name] + self._logs[name].take() for name in TABLES}
+        self._carried = {name: [] for name in TABLES}
+        return delivered
 
     def _hold_back(self, fresh: dict[str, list[Event]]) -> dict[str, list[Event]]:
         """Removes a few events from `fresh` to deliver them late, with the next batch.

@@ -16,6 +16,8 @@ seed, scale, start and batch length always give the same events.
     orders      placement, confirmation, invoicing, shipping, cancellation, refunds
     faults      deletes (accounts, the cart cleanup cron) and primary-key changes
     delivery    snapshot and micro-batches, late events, redeliveries, write_batch
+    operations  what operators do to a pipeline: topic re-creations, outages with
+                re-snapshots, a lagging partition, redeliveries from old offsets
 
 Time model
   * `initial_load()` is the connector's initial snapshot, read during the minute
@@ -50,11 +52,12 @@ from .core import DEMO_BATCHES, SNAPSHOT_MS, Row, Shop, collector_paused, defaul
 from .customers import Customers
 from .delivery import Batch, Delivery, write_batch
 from .faults import Faults
+from .operations import DEMO_SCHEDULE, Operations
 from .orders import Orders
 from .reference import PRODUCT_ATTRIBUTE_IDS, PRODUCT_ENTITY_TYPE_ID, configuration_rows
 from .schema import TABLES
 
-__all__ = ["DEMO_BATCHES", "PRODUCT_ATTRIBUTE_IDS", "PRODUCT_ENTITY_TYPE_ID", "Batch", "MagentoSimulator",
+__all__ = ["DEMO_BATCHES", "DEMO_SCHEDULE", "PRODUCT_ATTRIBUTE_IDS", "PRODUCT_ENTITY_TYPE_ID", "Batch", "MagentoSimulator",
            "default_start", "write_batch"]
 
 WARM_UP_MINUTES = 180  # trading played (not delivered) before the snapshot: carts idle for hours
@@ -64,11 +67,13 @@ class MagentoSimulator:
     """A Magento 2 retailer whose database changes come out as Streamkap batches.
 
     `scale` multiplies entity counts and activity; `batch_minutes` is the simulated
-    time each `next_batch()` covers. See the module docstring for the time model.
+    time each `next_batch()` covers; `operations` schedules what operators do to the
+    pipeline ({batch number: ((operation, table), ...)}, see `operations`; e.g.
+    DEMO_SCHEDULE). See the module docstring for the time model.
     """
 
     def __init__(self, seed: int = 42, scale: float = 1.0, start: datetime | None = None,
-                 batch_minutes: int = 5) -> None:
+                 batch_minutes: int = 5, operations: dict[int, tuple[tuple[str, str], ...]] | None = None) -> None:
         if scale <= 0:
             raise ValueError(f"scale must be positive, got {scale}")
         if batch_minutes < 1:
@@ -87,6 +92,7 @@ class MagentoSimulator:
         self._carts.place_order = self._orders.place_order
         self._faults = Faults(shop, self._customers, self._carts, self._orders)
         self._delivery = Delivery(shop)
+        self._operations = Operations(shop, lambda table: self._current_rows()[table], dict(operations or {}))
 
         # Spontaneous activity: (events per simulated minute at scale 1, action).
         self._activities: tuple[tuple[float, Callable[[], None]], ...] = (
@@ -126,6 +132,7 @@ class MagentoSimulator:
                 self._play(begin, min(begin + window_ms, snapshot_ms))
             shop.recording = True
             delivered = self._delivery.snapshot(self._current_rows(), snapshot_ms)
+        self._operations.first_delivered = delivered
         return Batch(0, to_datetime(snapshot_ms), self.start, delivered)
 
     def next_batch(self) -> Batch:
@@ -137,9 +144,35 @@ class MagentoSimulator:
         start_ms, end_ms = shop.clock, shop.clock + self.batch_minutes * 60_000
         with collector_paused():
             self._play(start_ms, end_ms)
+            resnapshots = self._operations.before_delivery(self._batch_number, end_ms)
             rows = self._delivery.batch(start_ms, end_ms)
+            self._operations.after_cut(self._batch_number, start_ms, rows)
         shop.clock = end_ms
-        return Batch(self._batch_number, to_datetime(start_ms), to_datetime(end_ms), rows)
+        return Batch(self._batch_number, to_datetime(start_ms), to_datetime(end_ms), rows, resnapshots)
+
+    def drain_batch(self) -> Batch:
+        """What is still undelivered (late, in flight, a lagging partition's backlog,
+        re-snapshot reads), delivered in one last batch with no new activity: after it,
+        the landing tables hold every change of the shop."""
+        if self._batch_number is None:
+            raise RuntimeError("call initial_load() before drain_batch()")
+        self._batch_number += 1
+        shop = self._shop
+        start_ms, end_ms = shop.clock, shop.clock + self.batch_minutes * 60_000
+        resnapshots = self._operations.take_pending_resnapshots()
+        rows = self._delivery.drain()
+        self._operations.drain(start_ms, rows)
+        shop.clock = end_ms
+        return Batch(self._batch_number, to_datetime(start_ms), to_datetime(end_ms), rows, resnapshots)
+
+    @property
+    def operations_played(self) -> list[str]:
+        """The operations played so far, one line each."""
+        return list(self._operations.played)
+
+    def current_rows(self) -> dict[str, list[Row]]:
+        """Magento's tables as they stand now (the truth the current state must match)."""
+        return self._current_rows()
 
     def _play(self, start_ms: int, end_ms: int) -> None:
         """Plays the shop from `start_ms` to `end_ms`: this window's spontaneous
