@@ -26,7 +26,7 @@ if SCRIPTS not in sys.path:  # imported from elsewhere than scripts/
 
 from cli_types import non_negative_int, positive_float, positive_int  # noqa: E402
 from magento_cdc.schema import TABLES  # noqa: E402
-from magento_cdc.simulator import DEMO_BATCHES, MagentoSimulator, default_start, write_batch  # noqa: E402
+from magento_cdc.simulator import DEMO_BATCHES, DEMO_SCHEDULE, MagentoSimulator, default_start, write_batch  # noqa: E402
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_EMPTY = 0, 1, 2, 3
 
@@ -53,6 +53,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--start", type=_timestamp,
                         help="when the shop starts streaming, ISO 8601, UTC unless an offset is given "
                              "(default: so that the last batch ends at the current minute)")
+    parser.add_argument("--operations", action="store_true",
+                        help="play what operators do to a pipeline in the first batches: a recreated topic, a "
+                             "lagging partition, an outage with a re-snapshot, redelivered old events (see "
+                             "magento_cdc/operations.py)")
     parser.add_argument("--replace", action="store_true",
                         help="drop the landing tables first if they already hold events")
     return parser.parse_args(argv)
@@ -81,7 +85,8 @@ def landing_tables_with_events(con: duckdb.DuckDBPyConnection, schema: str) -> l
 
 def run(args: argparse.Namespace) -> int:
     start = args.start if args.start is not None else default_start(args.batches, args.batch_minutes)
-    simulator = MagentoSimulator(seed=args.seed, scale=args.scale, start=start, batch_minutes=args.batch_minutes)
+    simulator = MagentoSimulator(seed=args.seed, scale=args.scale, start=start, batch_minutes=args.batch_minutes,
+                                 operations=DEMO_SCHEDULE if args.operations else None)
     args.db.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(args.db)) as con:
         filled = landing_tables_with_events(con, args.schema)
