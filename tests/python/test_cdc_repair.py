@@ -10,7 +10,6 @@ re-snapshot did not send again (deletes missed during an outage), and nothing el
 
 from __future__ import annotations
 
-import itertools
 import textwrap
 from typing import Any
 
@@ -23,15 +22,14 @@ HOUR = 60 * MINUTE
 T0 = 1_767_000_000_000
 WIDGET = LandingTable("widget", {"entity_id": "integer", "name": "varchar"})
 MODEL = "main_magento.widget"
-_offsets = itertools.count(1)
 
 
-def ev(key: Any, name: str | None, *, src: int, ts: int | None = None, off: int | None = None,
+def ev(key: Any, name: str | None, *, src: int, off: int, ts: int | None = None,
        deleted: str = "false") -> dict[str, Any]:
-    """An event; `src` and `ts` are ms after T0 (ingestion defaults to the commit time)."""
+    """An event; `src` and `ts` are ms after T0 (ingestion defaults to the commit time).
+    Offsets are the test's to draw, per topic generation, in delivery order."""
     return {"entity_id": key, "name": name, "_streamkap_source_ts_ms": T0 + src,
-            "_streamkap_ts_ms": T0 + (src if ts is None else ts), "_streamkap_offset": next(_offsets) if off is None else off,
-            "__deleted": deleted}
+            "_streamkap_ts_ms": T0 + (src if ts is None else ts), "_streamkap_offset": off, "__deleted": deleted}
 
 
 @pytest.fixture
@@ -110,7 +108,7 @@ def test_the_few_minute_runs_do_not_repair_unless_asked(widget: CdcProject) -> N
 
 
 def test_a_malformed_repair_setting_is_an_error_naming_it(widget: CdcProject) -> None:
-    widget.append("widget", [ev(1, "a", src=HOUR)])
+    widget.append("widget", [ev(1, "a", src=HOUR, off=1)])
     widget.dbt("run")
     result = widget.dbt("run", "--vars", "{cdc_repair: sometimes}", expect_success=False)
     assert "var cdc_repair must be true or false" in dbt_errors(result)
@@ -130,7 +128,7 @@ def resnapshot(project: CdcProject, table: str, started: Any, capsys: pytest.Cap
 
 def test_a_resnapshot_removes_the_rows_it_did_not_send_and_nothing_else(widget: CdcProject,
                                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    widget.append("widget", [ev(k, "v1", src=HOUR + k) for k in (1, 2, 3, 4, 5)])
+    widget.append("widget", [ev(k, "v1", src=HOUR + k, off=k) for k in (1, 2, 3, 4, 5)])
     widget.dbt("run")
     started = 2 * HOUR
     # Nothing of the re-snapshot landed yet: every row would look deleted.
@@ -139,11 +137,12 @@ def test_a_resnapshot_removes_the_rows_it_did_not_send_and_nothing_else(widget: 
 
     # During the outage key 2 was deleted and 4 updated, unseen. The re-snapshot reads
     # every live row (1, 3, 4, 5); key 6 is created and 5 updated after it began.
-    widget.append("widget", [ev(k, "read" if k != 4 else "v2", src=started + 1000) for k in (1, 3, 4)])
-    widget.append("widget", [ev(6, "new", src=started + 2000)])
+    widget.append("widget", [ev(k, "read" if k != 4 else "v2", src=started + 1000, ts=started + 1000 + k, off=10 + k)
+                             for k in (1, 3, 4)])
+    widget.append("widget", [ev(6, "new", src=started + 2000, off=20)])
     widget.dbt("run")
     # Key 5's read has landed but not been applied yet: its row must stay.
-    widget.append("widget", [ev(5, "read", src=started + 3000)])
+    widget.append("widget", [ev(5, "read", src=started + 3000, off=21)])
 
     report = resnapshot(widget, "widget", T0 + started, capsys)
     assert "widget: removed 1 row(s) absent from the re-snapshot" in report
@@ -170,7 +169,7 @@ def test_a_resnapshot_removes_the_rows_it_did_not_send_and_nothing_else(widget: 
 ])
 def test_resnapshot_arguments_are_checked(widget: CdcProject, table: str, started: Any, message: str,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    widget.append("widget", [ev(1, "a", src=HOUR)])
+    widget.append("widget", [ev(1, "a", src=HOUR, off=1)])
     widget.dbt("run")
     assert message in resnapshot(widget, table, started, capsys, expect_success=False)
     assert state(widget) == {1: "a"}
@@ -204,6 +203,10 @@ def test_a_resnapshot_after_an_undeclared_topic_recreation_restores_magentos_row
     widget.dbt("run", "--full-refresh")
     assert state(widget) == magento
     assert audit_passes(widget)
+    # What an engine ordering by offset alone left after that rebuild: no row at all.
+    with widget.connect() as con:
+        con.execute(f"delete from {MODEL}")
+    assert reconciliation(widget) == ["fail"]
 
 
 def test_a_redelivered_old_event_is_no_evidence_that_its_row_outlived_a_resnapshot(
@@ -231,7 +234,7 @@ def test_a_redelivered_old_event_is_no_evidence_that_its_row_outlived_a_resnapsh
 
 
 def test_a_rebuild_over_an_empty_change_log_starts_clean(widget: CdcProject) -> None:
-    widget.append("widget", [ev(1, "a", src=10 * HOUR)])
+    widget.append("widget", [ev(1, "a", src=10 * HOUR, off=1)])
     widget.dbt("run")
     # The landing table is restored from an earlier backup: emptied, then refilled
     # with events ingested before the watermark the table had reached.
@@ -239,6 +242,6 @@ def test_a_rebuild_over_an_empty_change_log_starts_clean(widget: CdcProject) -> 
         con.execute("delete from streamkap.widget")
     widget.dbt("run", "--full-refresh")
     assert widget.query("select applied_through_ms from main_magento.cdc_watermarks") == [(None,)]
-    widget.append("widget", [ev(2, "restored", src=5 * HOUR)])
+    widget.append("widget", [ev(2, "restored", src=5 * HOUR, off=1)])
     widget.dbt("run")
     assert state(widget) == {2: "restored"}
