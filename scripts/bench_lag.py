@@ -33,6 +33,8 @@ from typing import Any, Iterator
 import duckdb
 from dbt.cli.main import dbtRunner
 
+from bench import make_project  # the single-table benchmark's project: one current-state model of sales_order
+
 REPO = Path(__file__).resolve().parents[1]
 MINUTE = 60_000
 HOUR = 60 * MINUTE
@@ -40,22 +42,6 @@ CYCLE_MS = 5 * MINUTE
 LAG_MS = 2 * HOUR
 T0 = 1_767_000_000_000
 TRANSACTION_CONTROL = {"begin", "commit", "rollback", "begin transaction"}
-
-
-def make_project(root: Path) -> Path:
-    """A project with the repository's dbt_project.yml and macros and one current-state model."""
-    (root / "models/staging/magento/base").mkdir(parents=True)
-    shutil.copy(REPO / "dbt_project.yml", root / "dbt_project.yml")
-    shutil.copytree(REPO / "macros", root / "macros")
-    (root / "profiles.yml").write_text(
-        "magento_warehouse:\n  target: local\n  outputs:\n    local:\n      type: duckdb\n"
-        f"      path: \"{root / 'warehouse' / 'lag.duckdb'}\"\n      schema: main\n      threads: 1\n")
-    (root / "models/staging/magento/_sources.yml").write_text(
-        "version: 2\nsources:\n  - name: magento\n    schema: streamkap\n    tables:\n      - name: sales_order\n")
-    (root / "models/staging/magento/base/base_magento__sales_order.sql").write_text(
-        "{{ cdc_current_state('magento', 'sales_order', unique_key='entity_id') }}\n")
-    (root / "warehouse").mkdir()
-    return root / "warehouse" / "lag.duckdb"
 
 
 def stream(cycles: int, events_per_cycle: int, seed: int) -> list[list[tuple[int, int, int, int, str]]]:

@@ -36,15 +36,14 @@
    which also bounds clock skew) of log before the window, and the log delivered within
    a margin of `held_range` (the commit times the previous run held back). An event
    repeating one of them, or dominated by one (cdc_is_repeat), or by the row it would
-   replace in `target`, is a redelivery and is left out. The latest
-   remaining event of each key carries __cdc_held_back (cdc_is_held_back): its
-   decision needs an original the run did not read, so it waits a run. #}
+   replace in `target`, is a redelivery and is left out. The latest remaining event of
+   each key carries __cdc_held_back (cdc_is_held_back): when its decision needs an
+   original the run did not read, it waits a run. #}
 {% macro cdc_latest_events(change_log, key_names, columns, window_start=none, margin_ms=0,
                            offset_resets=[], resnapshot_ms=none, held_range=none, target=none) %}
     {%- set key_columns = cdc_pick_columns(columns, key_names) -%}
     {%- set state_keys = [] -%}
     {%- for column in key_columns %}{% do state_keys.append(cdc_state_column(column.name)) %}{% endfor -%}
-    {%- set payload = columns | reject('in', cdc_pick_columns(columns, ['__deleted'])) | list -%}
     {%- set output = [] -%}
     {%- for column in columns %}{% do output.append(cdc_state_column(column.name)) %}{% endfor -%}
     {%- set ts = cdc_log_column(columns, '_streamkap_ts_ms') -%}
