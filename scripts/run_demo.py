@@ -122,6 +122,15 @@ def apply_resnapshots(resnapshots: dict[str, int]) -> list[str]:
     return failures
 
 
+def waiting_tables(db: Path) -> list[str]:
+    """Current-state tables whose last run left events for the next (no row count recorded)."""
+    with duckdb.connect(str(db)) as con:
+        schemas = [schema for (schema,) in con.execute(
+            "select table_schema from information_schema.tables where table_name = 'cdc_watermarks'").fetchall()]
+        return [name for schema in schemas for (name,) in con.execute(
+            f'select table_name from "{schema}".cdc_watermarks where landed_rows is null').fetchall()]
+
+
 def _comparable(value: Any) -> Any:
     """A value as both the simulator and DuckDB give it, for comparison."""
     if isinstance(value, Decimal):
@@ -294,10 +303,11 @@ def main(argv: list[str] | None = None) -> int:
             failed |= bool(problems)
             for problem in problems:
                 print(f"    ! {problem}")
-    # Events that wait a run (their originals were not read) land with the next one.
-    result = build(["build"])
-    failed |= bool(result.failures)
-    print_cycle("settled", 0, result, current_state(db, state.newest_ts_ms))
+    if waiting_tables(db):
+        # Events that wait a run (their originals were not read) land with the next one.
+        result = build(["build"])
+        failed |= bool(result.failures)
+        print_cycle("settled", 0, result, current_state(db, state.newest_ts_ms))
 
     differences = differences_from_magento(db, simulator)
     failed |= bool(differences)
