@@ -113,9 +113,11 @@ first_deliveries as (
         )
         {%- if target is not none %}
         and not exists (
+            {#- An earlier delivery of the row's own event stays: the row takes it (cdc_merge_sql). #}
             select 1 from {{ target }} as applied
             where {{ cdc_same_key('applied', 'deliveries', state_keys) }}
                 and {{ cdc_is_repeat('deliveries', 'applied', columns, offset_resets) }}
+                and deliveries._streamkap_ts_ms >= applied._streamkap_ts_ms
         )
         {%- endif %}
     {%- endif %}

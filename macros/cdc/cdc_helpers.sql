@@ -224,6 +224,13 @@
 {% endmacro %}
 
 
+{# True when `new` and `old` are deliveries of one event (cdc_event_identity). #}
+{% macro cdc_is_same_event(new, old, columns, offset_resets=[]) %}
+    {{- return('(' ~ cdc_generation(new, offset_resets) ~ ' = ' ~ cdc_generation(old, offset_resets) ~ ' and '
+        ~ cdc_event_identity(new, columns) ~ ' = ' ~ cdc_event_identity(old, columns) ~ ')') -}}
+{% endmacro %}
+
+
 {# True when `new`, later than the applied `old` by cdc_is_newer, is later only if it is
    not a redelivery: its offset is not above the applied one's (a recreated topic, or a
    copy of an earlier read of a snapshot), or its commit time is below it (a change

@@ -29,6 +29,13 @@ when matched{{ applies }} then update set
     {%- for name in column_names %}
     {{ name }} = incoming.{{ name }}{{ ',' if not loop.last }}
     {%- endfor %}
+{%- if guard %}
+{#- The row's own event, delivered earlier than the delivery the row holds (a redelivery
+    became visible before its original): the row holds its first delivery, as a rebuild. #}
+when matched and incoming._streamkap_ts_ms < current_state._streamkap_ts_ms
+    and {{ cdc_is_same_event('incoming', 'current_state', columns, offset_resets) }} then update set
+    _streamkap_ts_ms = incoming._streamkap_ts_ms
+{%- endif %}
 when not matched and not incoming.__deleted
     {%- if hold_back %} and not incoming.__cdc_held_back{% endif %}
     {%- if resnapshot_ms is not none %} and incoming._streamkap_source_ts_ms >= {{ resnapshot_ms }}{% endif %} then insert (

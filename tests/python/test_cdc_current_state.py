@@ -486,3 +486,14 @@ def test_reconciliation_passes_then_catches_a_drifted_row(widget: CdcProject) ->
     widget.query(f"delete from {MODEL} where entity_id = 5")  # a row the engine lost
     result = widget.dbt("test", "--select", "tag:cdc_reconciliation", expect_success=False)
     assert [(r.status, r.failures) for r in data_test_results(result)] == [("fail", 1)]
+
+
+def test_a_row_holds_its_events_first_delivery_whichever_became_visible_first(widget: CdcProject) -> None:
+    original = ev(1, "a", src=10, off=1)
+    # A redelivery lands before its original does (the original is late to become visible).
+    apply(widget, {**original, "_streamkap_ts_ms": original["_streamkap_ts_ms"] + 1000})
+    apply(widget, original)
+    incremental = full_table(widget)
+    assert incremental[0][widget.tables["widget"].all_columns.index("_streamkap_ts_ms")] == original["_streamkap_ts_ms"]
+    widget.dbt("run", "--full-refresh")
+    assert full_table(widget) == incremental
