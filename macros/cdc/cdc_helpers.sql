@@ -124,9 +124,10 @@
         redelivery is the same event as its original, see cdc_event_identity) the later
         ingested is the later event, within a topic generation and across them;
      3. `_streamkap_offset`, then the commit time: events ingested in the same millisecond;
-     4. a hash of the whole row, so that even identical sequence values resolve the same
-        way in every batch split. Columns are hashed in name order so the target (whose
-        added columns come last) and the change log agree.
+     4. a hash of the row but its ingestion time (cdc_event_identity), so that even
+        identical sequence values resolve the same way in every batch split, whichever
+        delivery of each event a run sees. Columns are hashed in name order so the
+        target (whose added columns come last) and the change log agree.
    `relation_alias` names rows already read (current-state spelling, see above). #}
 {% macro cdc_event_order(relation_alias, columns, offset_resets=[]) %}
     {%- set order = [cdc_generation(relation_alias, offset_resets)] if offset_resets else [] -%}
@@ -136,7 +137,7 @@
         relation_alias ~ '._streamkap_source_ts_ms',
     ]) -%}
     {#- Without columns, the order stops at the commit time. -#}
-    {{ return(order + ([cdc_row_hash(relation_alias, columns)] if columns else [])) }}
+    {{ return(order + ([cdc_event_identity(relation_alias, columns)] if columns else [])) }}
 {% endmacro %}
 
 
