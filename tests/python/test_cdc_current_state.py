@@ -502,7 +502,7 @@ def test_a_row_holds_its_events_first_delivery_whichever_became_visible_first(wi
 def test_ties_resolve_the_same_whichever_delivery_of_the_tied_events_comes_first(widget: CdcProject) -> None:
     # Two events equal in every sequence column, different in content; their
     # redeliveries become visible before them.
-    tied = [ev(1, name, src=10, off=7, ts=11) for name in ("x", "y")]
+    tied = [ev(key, f"{name}{key}", src=10, off=7, ts=11) for key in range(1, 21) for name in ("x", "y")]
     apply(widget, *({**e, "_streamkap_ts_ms": e["_streamkap_ts_ms"] + 5000} for e in tied))
     apply(widget, *tied)
     incremental = full_table(widget)
