@@ -128,6 +128,23 @@ first_deliveries as (
 
 ),
 
+{%- if window_start is not none %}
+
+row_first_delivery as (
+
+    {#- A row applied from a redelivery, whose original became visible later: its place
+        in the order is its first delivery's. #}
+    select {% for name in state_keys %}applied.{{ name }}, {% endfor %}min(deliveries._streamkap_ts_ms) as delivered_ms
+    from deliveries
+    inner join {{ target }} as applied
+        on {{ cdc_same_key('applied', 'deliveries', state_keys) }}
+    where {{ cdc_is_same_event('deliveries', 'applied', columns, offset_resets) }}
+        and deliveries._streamkap_ts_ms < applied._streamkap_ts_ms
+    group by {% for name in state_keys %}applied.{{ name }}{{ ', ' if not loop.last }}{% endfor %}
+
+),
+{%- endif %}
+
 latest as (
 
     select
@@ -156,11 +173,15 @@ where __cdc_evidence = 1
 
 select
     latest.*,
+    row_first_delivery.delivered_ms as __cdc_row_delivered_ms,
     {{ cdc_is_held_back('latest', 'current_state', state_keys[0], columns, offset_resets, window_start, margin_ms,
-                        held_range) }} as __cdc_held_back
+                        held_range, 'coalesce(row_first_delivery.delivered_ms, current_state._streamkap_ts_ms)') }}
+        as __cdc_held_back
 from latest
 left join {{ target }} as current_state
     on {{ cdc_same_key('current_state', 'latest', state_keys) }}
+left join row_first_delivery
+    on {{ cdc_same_key('row_first_delivery', 'latest', state_keys) }}
 {%- endif %}
 {%- endmacro %}
 
@@ -195,12 +216,14 @@ left join {{ target }} as current_state
    what the run read (cdc_is_unchecked). That is a key without a row (a redelivery of
    a deleted key's event must not bring it back) for an event other than a delete, or
    a row that `new` is later than only if it is no redelivery (cdc_needs_original).
-   `old_key`: a key column of `old`, NULL when the key has no row. #}
-{% macro cdc_is_held_back(new, old, old_key, columns, offset_resets, window_start, margin_ms, held_range=none) -%}
+   `old_key`: a key column of `old`, NULL when the key has no row; `old_delivered_ms`:
+   see cdc_event_order. #}
+{% macro cdc_is_held_back(new, old, old_key, columns, offset_resets, window_start, margin_ms, held_range=none,
+                          old_delivered_ms=none) -%}
     ({{ cdc_is_unchecked(new ~ '._streamkap_source_ts_ms', window_start, margin_ms, held_range) }}
      and case
         when {{ old }}.{{ old_key }} is null then not {{ new }}.__deleted
-        else {{ cdc_is_newer(new, old, columns, offset_resets) }} and {{ cdc_needs_original(new, old) }}
+        else {{ cdc_is_newer(new, old, columns, offset_resets, old_delivered_ms) }} and {{ cdc_needs_original(new, old) }}
      end)
 {%- endmacro %}
 

@@ -128,11 +128,13 @@
         identical sequence values resolve the same way in every batch split, whichever
         delivery of each event a run sees. Columns are hashed in name order so the
         target (whose added columns come last) and the change log agree.
-   `relation_alias` names rows already read (current-state spelling, see above). #}
-{% macro cdc_event_order(relation_alias, columns, offset_resets=[]) %}
+   `relation_alias` names rows already read (current-state spelling, see above);
+   `delivered_ms`, SQL of their first delivery's ingestion time when it is not theirs
+   (a row applied from a redelivery, see cdc_latest_events). #}
+{% macro cdc_event_order(relation_alias, columns, offset_resets=[], delivered_ms=none) %}
     {%- set order = [cdc_generation(relation_alias, offset_resets)] if offset_resets else [] -%}
     {%- do order.extend([
-        relation_alias ~ '._streamkap_ts_ms',
+        delivered_ms or relation_alias ~ '._streamkap_ts_ms',
         relation_alias ~ '._streamkap_offset',
         relation_alias ~ '._streamkap_source_ts_ms',
     ]) -%}
@@ -202,10 +204,10 @@
    repeats `old` or is dominated by it (ingested later, yet an offset and a commit time
    both below the applied event's: not a later event of the same topic, whose offsets
    rise, nor of a recreated one, whose commits do not fall, so a redelivery of an older
-   event). #}
-{% macro cdc_is_newer(new, old, columns, offset_resets=[]) %}
+   event). `old_delivered_ms`: see cdc_event_order. #}
+{% macro cdc_is_newer(new, old, columns, offset_resets=[], old_delivered_ms=none) %}
     {%- set left = cdc_event_order(new, columns, offset_resets) -%}
-    {%- set right = cdc_event_order(old, columns, offset_resets) -%}
+    {%- set right = cdc_event_order(old, columns, offset_resets, old_delivered_ms) -%}
     {%- set ns = namespace(sql=left[-1] ~ ' > ' ~ right[-1]) -%}
     {%- for i in range(left | length - 2, -1, -1) -%}
         {%- set ns.sql = '(' ~ left[i] ~ ' > ' ~ right[i] ~ ' or (' ~ left[i] ~ ' = ' ~ right[i] ~ ' and ' ~ ns.sql ~ '))' -%}

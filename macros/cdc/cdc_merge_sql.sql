@@ -15,7 +15,9 @@
     {%- set column_names = [] -%}
     {%- for column in columns %}{% do column_names.append(cdc_state_column(column.name)) %}{% endfor -%}
     {%- set applies -%}
-        {%- if guard %} and {{ cdc_is_newer('incoming', 'current_state', columns, offset_resets) }}{% endif -%}
+        {%- if guard %} and {{ cdc_is_newer('incoming', 'current_state', columns, offset_resets,
+                                           'coalesce(incoming.__cdc_row_delivered_ms, current_state._streamkap_ts_ms)'
+                                           if hold_back else none) }}{% endif -%}
         {%- if hold_back %} and not incoming.__cdc_held_back{% endif -%}
     {%- endset %}
 

@@ -76,8 +76,8 @@ left join {{ target }} as current_state
     because its original lay outside every window the runs read. #}
 where case
     when current_state.{{ cdc_state_column(key_columns[0].name) }} is null then not newest.__deleted
-    else not ({{ cdc_generation('newest', offset_resets) }} = {{ cdc_generation('current_state', offset_resets) }}
-              and {{ cdc_event_identity('newest', columns) }} = {{ cdc_event_identity('current_state', columns) }})
+    else not ({{ cdc_is_same_event('newest', 'current_state', columns, offset_resets) }}
+              and newest._streamkap_ts_ms = current_state._streamkap_ts_ms)
 end
     {%- endset -%}
     {%- call statement('cdc_find_missed') -%}
