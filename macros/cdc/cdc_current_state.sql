@@ -150,9 +150,7 @@ latest as (
     select
         first_deliveries.*
         {%- if resnapshot_ms is not none %},
-        {#- Evidence that the key outlived the re-snapshot: a read of it, or a change
-            committed since its start. A redelivery carries its original's commit time. #}
-        max(case when _streamkap_ts_ms >= {{ resnapshot_ms }} and _streamkap_source_ts_ms >= {{ resnapshot_ms }}
+        max(case when {{ cdc_outlived_resnapshot('_streamkap_ts_ms', '_streamkap_source_ts_ms', resnapshot_ms) }}
                  then 1 else 0 end) over (partition by {{ state_keys | join(', ') }}) as __cdc_evidence
         {%- endif %}
     from first_deliveries

@@ -107,7 +107,8 @@ end
    A re-snapshot sends every live row again, but no delete missed before it. Removes
    from the current state every row whose key has no event ingested and committed since
    the start: absent from the re-snapshot, so deleted at the source (a redelivered old
-   event is no evidence). Rows changed since are never touched. Run it once the re-snapshot has landed; running it again removes nothing.
+   event is no evidence, see cdc_outlived_resnapshot). Rows changed since are never
+   touched. Run it once the re-snapshot has landed; running it again removes nothing.
    Recorded in cdc_repairs, so rebuilds and the nightly repair keep the rows out. #}
 {% macro cdc_apply_resnapshot(table, snapshot_started_at_ms) %}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
@@ -142,11 +143,8 @@ end
     {%- set log_columns = adapter.get_columns_in_relation(change_log) -%}
     {%- set log_ts = cdc_log_column(log_columns, '_streamkap_ts_ms') -%}
     {%- set log_commit = cdc_log_column(log_columns, '_streamkap_source_ts_ms') -%}
-    {#- Evidence that a key outlived the snapshot: an event ingested and committed since its
-        start (a read of it, or a later change). A redelivery keeps its original's commit
-        time, so it proves nothing. -#}
-    {%- set evidence = log_ts ~ " >= " ~ started ~ " and " ~ log_commit ~ " >= " ~ started -%}
-    {%- set landed = run_query("select count(*) from " ~ change_log ~ " where " ~ evidence).columns[0].values()[0] -%}
+    {%- set landed = run_query("select count(*) from " ~ change_log ~ " where "
+                               ~ cdc_outlived_resnapshot(log_ts, log_commit, started)).columns[0].values()[0] -%}
     {%- if landed | int == 0 -%}
         {{ exceptions.raise_compiler_error(
             "cdc_apply_resnapshot: " ~ change_log ~ " holds no event ingested and committed since " ~ started
@@ -156,7 +154,7 @@ end
     {%- set gone -%}
         where not exists (
                 select 1 from {{ change_log }} as since
-                where since.{{ log_ts }} >= {{ started }} and since.{{ log_commit }} >= {{ started }}
+                where {{ cdc_outlived_resnapshot('since.' ~ log_ts, 'since.' ~ log_commit, started) }}
                 {%- for name in key_names %}
                     and since.{{ cdc_log_column(log_columns, name) }} = {{ target.identifier }}.{{ cdc_state_column(name) }}
                 {%- endfor %}
@@ -192,3 +190,12 @@ end
 {% macro cdc_iso_utc(epoch_ms) %}
     {{- return(modules.datetime.datetime.fromtimestamp(epoch_ms / 1000, modules.pytz.utc).isoformat()) -}}
 {% endmacro %}
+
+
+{# SQL true for an event that proves its key outlived a re-snapshot started at
+   `started_ms`: ingested and committed since the start, so a read of the snapshot or a
+   later change. A redelivery keeps its original's commit time, so it proves nothing.
+   `ts` and `commit_ts`: the event's _streamkap_ts_ms and _streamkap_source_ts_ms. #}
+{% macro cdc_outlived_resnapshot(ts, commit_ts, started_ms) -%}
+    {{ ts }} >= {{ started_ms }} and {{ commit_ts }} >= {{ started_ms }}
+{%- endmacro %}

@@ -147,8 +147,7 @@ numbered as (
             order by {{ cdc_event_order('first_deliveries', columns, offset_resets) | join(', ') }}
         ) as event_number
         {%- if resnapshot_ms is not none %},
-        {#- Whether the key outlived the last re-snapshot (see cdc_apply_resnapshot). #}
-        max(case when _streamkap_ts_ms >= {{ resnapshot_ms }} and _streamkap_source_ts_ms >= {{ resnapshot_ms }}
+        max(case when {{ cdc_outlived_resnapshot('_streamkap_ts_ms', '_streamkap_source_ts_ms', resnapshot_ms) }}
                  then 1 else 0 end) over ({{ by_key }}) as outlived_resnapshot
         {%- endif %}
 
