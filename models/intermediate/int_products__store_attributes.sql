@@ -1,6 +1,7 @@
 {# Product name, price, status and visibility as each store view shows them:
    the store view's own value where Magento has one, else the default-scope
-   value (store_id 0). One row per product and store view. #}
+   value (store_id 0). One row per product and store view, and one per product
+   for the default scope itself (store_id 0: what Magento's admin shows). #}
 with
 
 products as (
@@ -112,12 +113,20 @@ attribute_values as (
 
 store_views as (
 
+    {#- The default scope is added here rather than read from the stores
+        table, so every product has its default row (dim_products reads it). #}
     select
         store_id,
         website_id
 
     from stores
     where not is_default_scope
+
+    union all
+
+    select
+        0 as store_id,
+        0 as website_id
 
 ),
 

@@ -102,6 +102,8 @@ order_lines as (
         on
             parent_lines.product_id = product_store_attributes.product_id
             and orders.store_id = product_store_attributes.store_id
+            {#- Store views only: the default-scope row is not a shop's. #}
+            and product_store_attributes.store_id != 0
 
 ),
 

@@ -14,15 +14,9 @@ order_lines as (
 
 ),
 
-order_items as (
+stock_units as (
 
-    select * from {{ ref('stg_magento__order_items') }}
-
-),
-
-orders as (
-
-    select * from {{ ref('stg_magento__orders') }}
+    select * from {{ ref('int_order_items__stock_units') }}
 
 ),
 
@@ -84,23 +78,17 @@ line_performance as (
 
 stock_demand as (
 
-    {#- Units taken from each product's own stock: every line, child lines
-        included, since the simple product chosen in a configurable or packed
-        in a bundle is the one whose stock goes down. #}
+    {#- Units taken from each product's own stock, child lines included
+        (int_order_items__stock_units), in the long window. #}
     select
-        order_items.product_id,
-        sum(
-            coalesce(order_items.qty_ordered, 0) - coalesce(order_items.qty_canceled, 0)
-        ) as stock_units_sold
+        product_id,
+        sum(stock_units) as stock_units_sold
 
-    from order_items
-    inner join orders
-        on order_items.order_id = orders.order_id
+    from stock_units
     where
-        not coalesce(orders.is_canceled, false)
-        and orders.created_at > {{ dbt.dateadd('day', -long_window_days, as_of_timestamp()) }}
-        and orders.created_at <= {{ as_of_timestamp() }}
-    group by order_items.product_id
+        created_at > {{ dbt.dateadd('day', -long_window_days, as_of_timestamp()) }}
+        and created_at <= {{ as_of_timestamp() }}
+    group by product_id
 
 ),
 

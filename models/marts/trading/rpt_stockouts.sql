@@ -26,15 +26,9 @@ stock_item_versions as (
 
 ),
 
-order_items as (
+stock_units as (
 
-    select * from {{ ref('stg_magento__order_items') }}
-
-),
-
-orders as (
-
-    select * from {{ ref('stg_magento__orders') }}
+    select * from {{ ref('int_order_items__stock_units') }}
 
 ),
 
@@ -106,25 +100,20 @@ periods as (
 
 demand as (
 
-    {#- Units taken from the product's stock in the days before each period: every
-        line, child lines included (the simple product chosen in a configurable is
-        the one whose stock goes down), canceled orders and quantities left out. #}
+    {#- Units taken from the product's stock in the days before each period
+        (int_order_items__stock_units: child lines included, canceled orders
+        and quantities left out). #}
     select
         periods.stock_item_id,
         periods.period_number,
-        sum(
-            coalesce(order_items.qty_ordered, 0) - coalesce(order_items.qty_canceled, 0)
-        ) as units_sold
+        sum(stock_units.stock_units) as units_sold
 
     from periods
-    inner join order_items
-        on periods.product_id = order_items.product_id
-    inner join orders
-        on order_items.order_id = orders.order_id
+    inner join stock_units
+        on periods.product_id = stock_units.product_id
     where
-        not coalesce(orders.is_canceled, false)
-        and orders.created_at >= {{ dbt.dateadd('day', -demand_days, 'periods.started_at') }}
-        and orders.created_at < periods.started_at
+        stock_units.created_at >= {{ dbt.dateadd('day', -demand_days, 'periods.started_at') }}
+        and stock_units.created_at < periods.started_at
     group by periods.stock_item_id, periods.period_number
 
 ),
