@@ -46,6 +46,8 @@ def bounce(manifest: dict, work: Path) -> tuple[int, list[dict]]:
     (artifacts / "manifest.json").write_text(json.dumps(manifest))
     config = yaml.safe_load(CONFIG.read_text())
     config["dbt_artifacts_dir"] = str(artifacts)
+    # Relative to the config file, which moves to `work`: point back at the project's checks.
+    config["custom_checks_dir"] = str(REPO / config["custom_checks_dir"])
     config_file = work / "dbt-bouncer.yml"
     config_file.write_text(yaml.safe_dump(config))
     output = work / "failures.json"
@@ -142,6 +144,20 @@ def add_parent(name: str, parent_id: str) -> Callable[[dict], None]:
     return apply
 
 
+def swap_source(name: str, table: str, new_table: str) -> Callable[[dict], None]:
+    """`name` reads the change log of `new_table` instead of `table`'s."""
+    def apply(m: dict) -> None:
+        node = m["nodes"][model_id(name)]
+        old_id, new_id = (f"source.{PROJECT}.magento.{t}" for t in (table, new_table))
+        node["depends_on"]["nodes"] = [new_id if n == old_id else n for n in node["depends_on"]["nodes"]]
+        node["sources"] = [["magento", new_table] if s == ["magento", table] else s for s in node["sources"]]
+        m["parent_map"][node["unique_id"]] = [new_id if n == old_id else n
+                                             for n in m["parent_map"][node["unique_id"]]]
+        m["child_map"][old_id].remove(node["unique_id"])
+        m["child_map"].setdefault(new_id, []).append(node["unique_id"])
+    return apply
+
+
 def combine(*changes: Callable[[dict], None]) -> Callable[[dict], None]:
     def apply(m: dict) -> None:
         for change in changes:
@@ -219,10 +235,14 @@ CAUGHT: dict[str, set[int]] = {}
 
 # check name(s), what is broken, the resource the failure must name, the breach ---------
 BREACHES = [
-    ("check_model_names", "current-state model without base_magento__", "base_magento__sales_order",
-     rename("base_magento__sales_order", "sales_order")),
+    # A change log may feed only the models named after it: the source rule fails too.
+    (("check_model_names", "check_source_feeds_only_its_own_models"), "current-state model without base_magento__",
+     "base_magento__sales_order", rename("base_magento__sales_order", "sales_order")),
     ("check_model_names", "staging model without stg_magento__", "stg_magento__orders",
      rename("stg_magento__orders", "magento_orders")),
+    # The history model is no longer named after its change log, so the source rule fails too.
+    (("check_model_names", "check_source_feeds_only_its_own_models"), "history model without history_magento__",
+     "history_magento__sales_order", rename("history_magento__sales_order", "sales_order_history")),
     ("check_model_names", "intermediate model without int_<entity>__",
      "int_products__store_attributes",
      rename("int_products__store_attributes", "product_store_attributes")),
@@ -268,12 +288,17 @@ BREACHES = [
      drop_source_freshness("sales_order", "null")),
     ("check_source_freshness_populated", "change log without freshness (empty)", "store",
      drop_source_freshness("store", "empty")),
-    ("check_lineage_source_cannot_be_used", "staging model reading a change log", "stg_magento__orders",
+    # A change log read by any other model breaks the source rule as well.
+    (("check_lineage_source_cannot_be_used", "check_source_feeds_only_its_own_models"),
+     "staging model reading a change log", "stg_magento__orders",
      add_parent("stg_magento__orders", f"source.{PROJECT}.magento.sales_order_item")),
-    ("check_lineage_source_cannot_be_used", "mart reading a change log", "dim_products",
+    (("check_lineage_source_cannot_be_used", "check_source_feeds_only_its_own_models"),
+     "mart reading a change log", "dim_products",
      add_parent("dim_products", f"source.{PROJECT}.magento.catalog_product_entity")),
-    ("check_model_max_upstream_dependencies", "current-state model reading two change logs",
-     "base_magento__sales_order",
+    ("check_source_feeds_only_its_own_models", "a change log read by another table's history model",
+     "sales_order_item", swap_source("history_magento__sales_order", "sales_order", "sales_order_item")),
+    (("check_model_max_upstream_dependencies", "check_source_feeds_only_its_own_models"),
+     "current-state model reading two change logs", "base_magento__sales_order",
      add_parent("base_magento__sales_order", f"source.{PROJECT}.magento.sales_order_item")),
     ("check_model_max_upstream_dependencies", "a seventh parent", "crm_abandoned_carts",
      combine(*(add_parent("crm_abandoned_carts", model_id(p)) for p in
