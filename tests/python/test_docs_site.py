@@ -10,7 +10,9 @@ no browser is downloaded). It checks that:
   current-state models (base_magento__*), the staging models and its Hightouch
   exposure, and nothing outside that lineage;
 - the mapping from mart column to Emarsys field can be read in the site: on the
-  exposure's page and in the mart's column table.
+  exposure's page and in the mart's column table;
+- the site opens on the project's overview (the `__overview__` doc block,
+  models/overview.md), not dbt's default welcome page.
 
 How the drawn graph is read: the docs site is an AngularJS app whose `graph`
 service holds the cytoscape instance that paints the DAG on a canvas
@@ -371,6 +373,27 @@ def check_mart_column_table(page: Page, docs_site: dict[str, Any]) -> None:
         )
 
 
+# ---------------------------------------------------------------- overview
+
+OVERVIEW = f"doc.{PROJECT}.__overview__"
+
+
+def check_landing_page(page: Page, docs_site: dict[str, Any]) -> None:
+    overview = docs_site["manifest"]["docs"].get(OVERVIEW)
+    assert overview, "the project has no __overview__ doc block"
+    # The site's root URL, as a reader opens it: the app routes it to its overview.
+    page.goto(docs_site["url"])
+    page.get_by_role("heading", name="How data flows").wait_for()
+    assert "#!/overview" in page.url, page.url
+    text = " ".join(page.locator(".app-details").first.inner_text().split())
+    assert "Welcome!" not in text, "dbt's default overview is shown"
+    # The flow, the jobs and where to start, as the doc block has them.
+    for heading in re.findall(r"^## (.+)$", overview["block_contents"], re.MULTILINE):
+        assert page.get_by_role("heading", name=heading).is_visible(), f"section {heading!r} not shown"
+    for words in ("Streamkap", "cdc_current_state", "Hightouch", "Emarsys", "crm_realtime", "trading", "nightly"):
+        assert words in text, f"the overview does not mention {words}"
+
+
 # ---------------------------------------------------------------- the tests
 # Each test opens its own page; require_browser() runs in the test body, so a
 # missing chromium or playwright fails the tests (it never skips them).
@@ -394,3 +417,9 @@ def test_mart_column_table_shows_emarsys_field_ids(browser: Browser | None, docs
     with new_page(browser) as page:
         assert docs_site is not None
         check_mart_column_table(page, docs_site)
+
+
+def test_site_opens_on_the_project_overview(browser: Browser | None, docs_site: dict[str, Any] | None) -> None:
+    with new_page(browser) as page:
+        assert docs_site is not None
+        check_landing_page(page, docs_site)
