@@ -9,7 +9,9 @@ fail, naming the resource. Every entry of the config must fail on some case.
 from __future__ import annotations
 
 import copy
+import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +24,7 @@ from dbt.cli.main import dbtRunner
 from conftest import REPO
 
 CONFIG = REPO / "dbt-bouncer.yml"
+EVALUATOR_EXCEPTIONS = REPO / "seeds/dbt_project_evaluator_exceptions.csv"
 BOUNCER = Path(sys.executable).with_name("dbt-bouncer")
 PROJECT = "magento_warehouse"
 
@@ -409,3 +412,21 @@ def test_every_declared_primary_key_is_the_tested_grain(manifest: dict) -> None:
     marts = [n["name"] for n in manifest["nodes"].values()
              if n["resource_type"] == "model" and n["original_file_path"].startswith("models/marts/")]
     assert set(marts) <= set(checked)
+
+
+def test_evaluator_exceptions_name_resources_and_the_rule_that_records_them(manifest: dict) -> None:
+    """Each finding kept in dbt-project-evaluator's exceptions seed is a resource of the
+    project, and its comment names the dbt-bouncer check that records the same decision."""
+    configured = {c["name"] for c in yaml.safe_load(CONFIG.read_text())["manifest_checks"]}
+    models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    sources = {f"{s['source_name']}.{s['name']}" for s in manifest["sources"].values()}
+    rows = list(csv.DictReader(EVALUATOR_EXCEPTIONS.open()))
+    assert rows
+    for row in rows:
+        # The evaluator compares with `like`: % any run of characters, _ one character.
+        like = re.compile("".join(".*" if c == "%" else "." if c == "_" else re.escape(c)
+                                  for c in row["id_to_exclude"]) + "$")
+        names = sources if row["fct_name"] == "fct_source_fanout" else models
+        assert any(like.match(name) for name in names), row
+        cited = set(re.findall(r"dbt-bouncer (check_[a-z_]+)", row["comment"]))
+        assert cited and cited <= configured, row
