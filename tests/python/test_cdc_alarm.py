@@ -34,7 +34,7 @@ def widget(cdc_project: CdcProject) -> CdcProject:
         models:
           - name: base_magento__widget
             data_tests:
-              - cdc_newest_events_applied:
+              - streamkap_cdc.cdc_newest_events_applied:
                   arguments: {source_name: magento, table_name: widget, unique_key: entity_id}
         """))
     return cdc_project

@@ -14,7 +14,7 @@
        equal to that event on every change-log column the current state has (except
        __deleted). Events tied on all four are all accepted: the engine breaks that tie
        with a hash, which the audit does not replicate.
-   After a re-snapshot applied with cdc_apply_resnapshot (recorded in cdc_repairs), a
+   After a re-snapshot applied with streamkap_cdc.cdc_apply_resnapshot (recorded in cdc_repairs), a
    key means no row unless an event of it was ingested and committed since the
    snapshot began (a read, or a later change; a redelivery keeps its old commit time).
    Only settled keys are compared: a key whose newest event was ingested after the

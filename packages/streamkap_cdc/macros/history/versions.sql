@@ -1,53 +1,3 @@
-{# A history (SCD type 2) model: one line per Magento table, e.g.
-     {{ cdc_history('magento', 'sales_order', unique_key='entity_id', track_columns=['state', 'status']) }}
-   The folder's `cdc_history` materialization plans and applies each run (only the keys
-   that new events touch); this macro declares the model and renders the SQL of a
-   rebuild from the whole change log, which is what `dbt compile` shows. #}
-{% macro cdc_history(source_name, table_name, unique_key, track_columns=none, lookback_minutes=none) %}
-    {%- set key_names = cdc_key_names(unique_key, source_name ~ '.' ~ table_name) -%}
-    {%- set lookback_minutes = cdc_lookback_minutes(lookback_minutes) -%}
-    {%- if track_columns is not none and (track_columns is string or track_columns | length == 0) -%}
-        {{ exceptions.raise_compiler_error(
-            "cdc_history(" ~ source_name ~ "." ~ table_name ~ "): track_columns must be none or a "
-            ~ "non-empty list of column names; got " ~ (track_columns | string) ~ ".") }}
-    {%- endif -%}
-    {{- config(cdc_change_log={'source_name': source_name, 'table_name': table_name},
-               cdc_history_key=key_names, cdc_track_columns=track_columns,
-               cdc_lookback_minutes=lookback_minutes) -}}
-    {%- set change_log = source(source_name, table_name) -%}
-    {%- if not execute or model.config.materialized == 'cdc_history' and flags.WHICH in ('run', 'build', 'retry') -%}
-        {#- Parsing needs only the config and source() calls; a run renders in the materialization. -#}
-        {{- return('select 1 as rendered_by_the_cdc_history_materialization') -}}
-    {%- endif -%}
-    {%- set columns = cdc_change_log_columns(change_log, key_names) -%}
-    {{- cdc_history_sql(change_log, key_names, columns, cdc_history_tracked(columns, key_names, track_columns, table_name),
-                        offset_resets=cdc_offset_resets(table_name)) -}}
-{%- endmacro %}
-
-
-{# Magento's columns of a change log: all but Streamkap's. #}
-{% macro cdc_history_magento_columns(columns) %}
-    {%- set streamkap = ['_streamkap_source_ts_ms', '_streamkap_ts_ms', '_streamkap_offset', '__deleted'] -%}
-    {{ return(columns | reject('in', cdc_pick_columns(columns, streamkap)) | list) }}
-{% endmacro %}
-
-
-{# The tracked columns (dbt Column objects): `track_columns`, checked against the change
-   log, or every Magento column but the key (a key never changes within its history). #}
-{% macro cdc_history_tracked(columns, key_names, track_columns, table_name) %}
-    {%- set magento = cdc_history_magento_columns(columns) -%}
-    {%- if track_columns is none -%}
-        {{ return(magento | reject('in', cdc_pick_columns(columns, key_names)) | list) }}
-    {%- endif -%}
-    {%- set present = magento | map(attribute='name') | map('lower') | list -%}
-    {%- for name in track_columns if name | lower not in present -%}
-        {{ exceptions.raise_compiler_error(
-            "cdc_history(" ~ table_name ~ "): track column '" ~ name ~ "' is not a Magento column of its change log.") }}
-    {%- endfor -%}
-    {{ return(cdc_pick_columns(magento, track_columns)) }}
-{% endmacro %}
-
-
 {# The versions of each key, from its events in the engine's total order (cdc_event_order):
    consecutive events whose tracked columns are equal make one version, holding the
    columns of its last event (untracked changes update it in place); a delete closes
@@ -60,22 +10,22 @@
    each with its whole chain (all its events); none reads every key. #}
 {% macro cdc_history_sql(change_log, key_names, columns, tracked, offset_resets=[], touched_keys_since=none,
                          resnapshot_ms=none) %}
-    {%- set key_columns = cdc_pick_columns(columns, key_names) -%}
+    {%- set key_columns = streamkap_cdc.cdc_pick_columns(columns, key_names) -%}
     {#- The change log is read by its own spelling; after the first CTE, names are the
         current state's (cdc_state_column), as in cdc_latest_events. -#}
     {%- set log_keys = [] -%}
     {%- set keys = [] -%}
     {%- for column in key_columns -%}
         {%- do log_keys.append(adapter.quote(column.name)) -%}
-        {%- do keys.append(cdc_state_column(column.name)) -%}
+        {%- do keys.append(streamkap_cdc.cdc_state_column(column.name)) -%}
     {%- endfor -%}
     {%- set spelled = {} -%}
     {%- for name in ['_streamkap_source_ts_ms', '_streamkap_ts_ms', '_streamkap_offset', '__deleted'] -%}
-        {%- do spelled.update({name: cdc_log_column(columns, name)}) -%}
+        {%- do spelled.update({name: streamkap_cdc.cdc_log_column(columns, name)}) -%}
     {%- endfor -%}
-    {%- set payload = columns | reject('in', cdc_pick_columns(columns, ['__deleted'])) | list -%}
-    {%- set magento = cdc_history_magento_columns(columns) -%}
-    {%- set sequence = cdc_pick_columns(columns, ['_streamkap_source_ts_ms', '_streamkap_ts_ms', '_streamkap_offset']) -%}
+    {%- set payload = columns | reject('in', streamkap_cdc.cdc_pick_columns(columns, ['__deleted'])) | list -%}
+    {%- set source_columns = streamkap_cdc.cdc_history_source_columns(columns) -%}
+    {%- set sequence = streamkap_cdc.cdc_pick_columns(columns, ['_streamkap_source_ts_ms', '_streamkap_ts_ms', '_streamkap_offset']) -%}
     {%- set by_key = 'partition by ' ~ keys | join(', ') -%}
     {%- set placeable -%}
         {%- for key in log_keys %}
@@ -109,9 +59,9 @@ change_log as (
 
     select
         {%- for column in payload %}
-        {{ cdc_read_column(column) }},
+        {{ streamkap_cdc.cdc_read_column(column) }},
         {%- endfor %}
-        {{ cdc_is_deleted(spelled['__deleted']) }} as __deleted
+        {{ streamkap_cdc.cdc_is_deleted(spelled['__deleted']) }} as __deleted
 
     from {{ change_log }} as events
     {#- Events the engine cannot place are left out, as in the current state. #}
@@ -132,7 +82,7 @@ first_deliveries as (
     {#- A redelivery is its original again (cdc_event_identity): it opens and moves nothing. #}
     select * from change_log
     qualify row_number() over (
-        {{ by_key }}, {{ cdc_generation('change_log', offset_resets) }}, {{ cdc_event_identity('change_log', columns) }}
+        {{ by_key }}, {{ streamkap_cdc.cdc_generation('change_log', offset_resets) }}, {{ streamkap_cdc.cdc_event_identity('change_log', columns) }}
         order by _streamkap_ts_ms
     ) = 1
 
@@ -144,10 +94,10 @@ numbered as (
         first_deliveries.*,
         row_number() over (
             {{ by_key }}
-            order by {{ cdc_event_order('first_deliveries', columns, offset_resets) | join(', ') }}
+            order by {{ streamkap_cdc.cdc_event_order('first_deliveries', columns, offset_resets) | join(', ') }}
         ) as event_number
         {%- if resnapshot_ms is not none %},
-        max(case when {{ cdc_outlived_resnapshot('_streamkap_ts_ms', '_streamkap_source_ts_ms', resnapshot_ms) }}
+        max(case when {{ streamkap_cdc.cdc_outlived_resnapshot('_streamkap_ts_ms', '_streamkap_source_ts_ms', resnapshot_ms) }}
                  then 1 else 0 end) over ({{ by_key }}) as outlived_resnapshot
         {%- endif %}
 
@@ -165,7 +115,7 @@ steps as (
         ) as effective_ms,
         lag(__deleted) over ({{ by_key }} order by event_number) as previous_deleted
         {%- for column in tracked %},
-        lag({{ cdc_state_column(column.name) }}) over ({{ by_key }} order by event_number)
+        lag({{ streamkap_cdc.cdc_state_column(column.name) }}) over ({{ by_key }} order by event_number)
             as _cdc_previous_{{ loop.index }}
         {%- endfor %}
 
@@ -182,8 +132,8 @@ opened as (
         coalesce(previous_deleted, true)
         {%- for column in tracked %}
             or coalesce(
-                _cdc_previous_{{ loop.index }} <> {{ cdc_state_column(column.name) }},
-                not (_cdc_previous_{{ loop.index }} is null and {{ cdc_state_column(column.name) }} is null)
+                _cdc_previous_{{ loop.index }} <> {{ streamkap_cdc.cdc_state_column(column.name) }},
+                not (_cdc_previous_{{ loop.index }} is null and {{ streamkap_cdc.cdc_state_column(column.name) }} is null)
             )
         {%- endfor %} as opens_version
 
@@ -224,39 +174,16 @@ versions as (
         ~ resnapshot_ms ~ ') else next_effective_ms end' %}
 
 select
-    {%- for column in magento %}
-    {{ cdc_state_column(column.name) }},
+    {%- for column in source_columns %}
+    {{ streamkap_cdc.cdc_state_column(column.name) }},
     {%- endfor %}
     {%- for column in sequence %}
-    {{ cdc_state_column(column.name) }},
+    {{ streamkap_cdc.cdc_state_column(column.name) }},
     {%- endfor %}
     cast(version_number as integer) as version_number,
-    {{ epoch_ms_to_timestamp('valid_from_ms') }} as valid_from,
-    {{ epoch_ms_to_timestamp(valid_to_ms) }} as valid_to,
+    {{ streamkap_cdc.epoch_ms_to_timestamp('valid_from_ms') }} as valid_from,
+    {{ streamkap_cdc.epoch_ms_to_timestamp(valid_to_ms) }} as valid_to,
     {{ valid_to_ms }} is null as is_current
 
 from versions
 {%- endmacro %}
-
-
-
-{# The folder's query tag around a history run on Snowflake, as dbt-snowflake's own
-   materializations set it (other engines have no query tags). Returns the tag to restore. #}
-{% macro cdc_history_set_query_tag() %}
-    {{- return(adapter.dispatch('cdc_history_set_query_tag')()) -}}
-{% endmacro %}
-
-{% macro default__cdc_history_set_query_tag() %}{{ return(none) }}{% endmacro %}
-
-{% macro snowflake__cdc_history_set_query_tag() %}{{ return(set_query_tag()) }}{% endmacro %}
-
-
-{% macro cdc_history_unset_query_tag(original_query_tag) %}
-    {{- return(adapter.dispatch('cdc_history_unset_query_tag')(original_query_tag)) -}}
-{% endmacro %}
-
-{% macro default__cdc_history_unset_query_tag(original_query_tag) %}{{ return(none) }}{% endmacro %}
-
-{% macro snowflake__cdc_history_unset_query_tag(original_query_tag) %}
-    {{- return(unset_query_tag(original_query_tag)) -}}
-{% endmacro %}

@@ -1,14 +1,14 @@
 {# A table as it was at a moment, from its history model: the version of each key in
-   force then, with the current-state model's columns (Magento's and the sequence of
+   force then, with the current-state model's columns (the source's and the sequence of
    the version's last event). A parenthesized subquery, to use where a model reads the
    current state, e.g.
-     select * from {{ cdc_state_as_of(ref('history_magento__sales_order'), as_of_timestamp()) }} as orders
+     select * from {{ streamkap_cdc.cdc_state_as_of(ref('history_orders'), '2026-11-30 09:00:00') }} as orders
    `at` is SQL of a UTC timestamp without time zone; a bare 'YYYY-MM-DD[ HH:MM:SS]'
    text is cast for you. #}
 {% macro cdc_state_as_of(history_model, at) %}
     {%- set text = at | string | trim -%}
     {%- if modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9:.]+)?$', text) -%}
-        {%- set at = "cast('" ~ text | replace('T', ' ') ~ "' as " ~ type_timestamp_ntz() ~ ")" -%}
+        {%- set at = "cast('" ~ text | replace('T', ' ') ~ "' as " ~ streamkap_cdc.type_timestamp_ntz() ~ ")" -%}
     {%- endif -%}
     {{- return('(select * exclude (version_number, valid_from, valid_to, is_current)\n'
                ~ ' from ' ~ history_model ~ '\n'
@@ -17,11 +17,11 @@
 
 
 {# run-operation: writes the state of every table with a history model as of `at` into
-   `schema`, as tables named like the current-state relations (Magento's table names),
+   `schema`, as tables named like the current-state relations (the source tables' names),
    so that a target whose current-state schema is `schema` rebuilds any model reading
    only those tables as it was at `at`:
-     dbt run-operation cdc_write_states_as_of --args '{at: "2026-11-30 09:00:00", schema: pit_magento, model: crm_newsletter_subscribers}'
-     dbt seed --target pit && dbt run --target pit -s +crm_newsletter_subscribers --exclude path:models/staging/magento/base
+     dbt run-operation cdc_write_states_as_of --args '{at: "2026-11-30 09:00:00", schema: pit_shop, model: customer_report}'
+     dbt seed --target pit && dbt run --target pit -s +customer_report --exclude config.materialized:cdc_current_state
    With `model`, refuses when a current-state table the model reads has no history
    model: that table's past state is unknown, and the rebuild would not be exact. #}
 {% macro cdc_write_states_as_of(at, schema, model=none) %}
@@ -53,7 +53,7 @@
         {%- if missing -%}
             {{ exceptions.raise_compiler_error(
                 "cdc_write_states_as_of: " ~ model ~ " reads current-state models without a history model ("
-                ~ missing | sort | join(', ') ~ "); add history_magento__<table> models for them first.") }}
+                ~ missing | sort | join(', ') ~ "); add history models (cdc_history) of their tables first.") }}
         {%- endif -%}
     {%- endif -%}
     {%- for table_name, node in histories | dictsort -%}
@@ -61,7 +61,7 @@
         {%- set state = api.Relation.create(database=node.database, schema=schema, identifier=table_name, type='table') -%}
         {%- do adapter.create_schema(state) -%}
         {%- call statement('cdc_write_state_as_of') -%}
-            {{ cdc_create_table_as(state, 'select * from ' ~ cdc_state_as_of(history, at) ~ ' as state') }}
+            {{ streamkap_cdc.cdc_create_table_as(state, 'select * from ' ~ streamkap_cdc.cdc_state_as_of(history, at) ~ ' as state') }}
         {%- endcall -%}
         {{ log('cdc_write_states_as_of: ' ~ state ~ ' as of ' ~ at, info=true) }}
     {%- endfor -%}

@@ -11,11 +11,11 @@
                        guard=true) %}
     {#- The batch and the target both spell columns as the current state does. -#}
     {%- set key_columns = [] -%}
-    {%- for column in cdc_pick_columns(columns, key_names) %}{% do key_columns.append(cdc_state_column(column.name)) %}{% endfor -%}
+    {%- for column in streamkap_cdc.cdc_pick_columns(columns, key_names) %}{% do key_columns.append(streamkap_cdc.cdc_state_column(column.name)) %}{% endfor -%}
     {%- set column_names = [] -%}
-    {%- for column in columns %}{% do column_names.append(cdc_state_column(column.name)) %}{% endfor -%}
+    {%- for column in columns %}{% do column_names.append(streamkap_cdc.cdc_state_column(column.name)) %}{% endfor -%}
     {%- set applies -%}
-        {%- if guard %} and {{ cdc_is_newer('incoming', 'current_state', columns, offset_resets,
+        {%- if guard %} and {{ streamkap_cdc.cdc_is_newer('incoming', 'current_state', columns, offset_resets,
                                            'coalesce(incoming.__cdc_row_delivered_ms, current_state._streamkap_ts_ms)'
                                            if hold_back else none) }}{% endif -%}
         {%- if hold_back %} and not incoming.__cdc_held_back{% endif -%}
@@ -25,7 +25,7 @@ merge into {{ target }} as current_state
 using (
 {{ batch_sql }}
 ) as incoming
-    on {{ cdc_same_key('current_state', 'incoming', key_columns) }}
+    on {{ streamkap_cdc.cdc_same_key('current_state', 'incoming', key_columns) }}
 when matched and incoming.__deleted{{ applies }} then delete
 when matched{{ applies }} then update set
     {%- for name in column_names %}
@@ -35,7 +35,7 @@ when matched{{ applies }} then update set
 {#- The row's own event, delivered earlier than the delivery the row holds (a redelivery
     became visible before its original): the row holds its first delivery, as a rebuild. #}
 when matched and incoming._streamkap_ts_ms < current_state._streamkap_ts_ms
-    and {{ cdc_is_same_event('incoming', 'current_state', columns, offset_resets) }} then update set
+    and {{ streamkap_cdc.cdc_is_same_event('incoming', 'current_state', columns, offset_resets) }} then update set
     _streamkap_ts_ms = incoming._streamkap_ts_ms
 {%- endif %}
 when not matched and not incoming.__deleted
