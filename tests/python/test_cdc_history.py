@@ -184,7 +184,7 @@ def test_a_resnapshot_closes_the_open_version_of_a_key_it_did_not_find(
     widget.dbt("run", "--full-refresh")
     assert versions(widget, key=2) == closed
     assert versions(widget, key=1) == [("a", None, at(10), None, True)]
-    as_of = f"{{{{ cdc_state_as_of(ref('history_magento__widget'), '{at(started + 1)}') }}}}"
+    as_of = f"{{{{ streamkap_cdc.cdc_state_as_of(ref('history_magento__widget'), '{at(started + 1)}') }}}}"
     (widget.root / "analyses").mkdir(exist_ok=True)
     (widget.root / "analyses" / "state_then.sql").write_text(f"select entity_id from {as_of} as state_then\n")
     widget.dbt("compile", "--select", "state_then")
