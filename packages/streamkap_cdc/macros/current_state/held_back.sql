@@ -1,13 +1,13 @@
 {# True when the window's event `new` waits a run (see cdc_latest_events): whether it
    is a redelivery decides what it does, and its original, if any, may lie outside
-   what the run read (cdc_is_unchecked). That is a key without a row (a redelivery of
+   what the run read (cdc_held_back_rule). That is a key without a row (a redelivery of
    a deleted key's event must not bring it back) for an event other than a delete, or
    a row that `new` is later than only if it is no redelivery (cdc_needs_original).
    `old_key`: a key column of `old`, NULL when the key has no row; `old_delivered_ms`:
    see cdc_event_order. #}
 {% macro cdc_is_held_back(new, old, old_key, columns, offset_resets, window_start, margin_ms, held_range=none,
                           old_delivered_ms=none) -%}
-    ({{ streamkap_cdc.cdc_is_unchecked(new ~ '._streamkap_source_ts_ms', window_start, margin_ms, held_range) }}
+    ({{ streamkap_cdc.cdc_held_back_rule(new ~ '._streamkap_source_ts_ms', window_start, margin_ms, held_range)['predicate'] }}
      and case
         when {{ old }}.{{ old_key }} is null then not {{ new }}.__deleted
         else {{ streamkap_cdc.cdc_is_newer(new, old, columns, offset_resets, old_delivered_ms) }} and {{ streamkap_cdc.cdc_needs_original(new, old) }}
@@ -15,14 +15,25 @@
 {%- endmacro %}
 
 
-{# True when an event's original, were it a redelivery, could lie outside what a run
-   reads: committed more than `margin_ms` before the window, and outside the commit
-   times held back by the previous run (cdc_record_watermark), whose originals the run
-   looks up. Such an event waits a run when its decision depends on it. #}
-{% macro cdc_is_unchecked(commit_ts, window_start, margin_ms, held_range=none) -%}
-    ({{ commit_ts }} < {{ window_start - margin_ms }}
-    {%- if held_range %} and not {{ commit_ts }} between {{ held_range[0] }} and {{ held_range[1] }}{% endif %})
-{%- endmacro %}
+{# The held-back rule of a window, its two halves together:
+   - `predicate`: SQL true when the event committed at `commit_ts` could, were it a
+     redelivery, have its original outside what the run reads: committed more than
+     `margin_ms` before the window, and outside the commit times held back by the
+     previous run (cdc_record_watermark), whose originals the run looks up. Such an event
+     waits a run when its decision depends on it;
+   - `reach_ms`: where the run's read of the log before the window starts (epoch ms). An
+     original is delivered no earlier than a margin (the bound on clock skew) before its
+     redelivery's commit time, so every event the predicate lets through has its
+     original at or after the predicate's bound minus one margin: two margins before
+     the window. #}
+{% macro cdc_held_back_rule(commit_ts, window_start, margin_ms, held_range=none) %}
+    {%- set checked_from_ms = window_start - margin_ms -%}
+    {%- set predicate -%}
+        ({{ commit_ts }} < {{ checked_from_ms }}
+        {%- if held_range %} and not {{ commit_ts }} between {{ held_range[0] }} and {{ held_range[1] }}{% endif %})
+    {%- endset -%}
+    {{ return({'predicate': predicate, 'reach_ms': checked_from_ms - margin_ms}) }}
+{% endmacro %}
 
 
 {# The window's events that wait a run after the MERGE (cdc_is_held_back of each key's

@@ -9,8 +9,8 @@
    Over a window, a delivery whose original was ingested before the window cannot be
    told from a new event by the window alone, so each event is checked against what
    the run can read with literal bounds (Snowflake prunes micro-partitions on
-   literals, never on a subquery's value): two margins (`margin_ms`, the lookback,
-   which also bounds clock skew) of log before the window, and the log delivered within
+   literals, never on a subquery's value): the log before the window from the reach of
+   cdc_held_back_rule (`margin_ms` is the lookback, which also bounds clock skew), and the log delivered within
    a margin of `held_range` (the commit times the previous run held back). An event
    repeating one of them, or dominated by one (cdc_is_repeat), or by the row it would
    replace in `target`, is a redelivery and is left out. The latest remaining event of
@@ -25,6 +25,10 @@
     {%- for column in columns %}{% do output.append(streamkap_cdc.cdc_state_column(column.name)) %}{% endfor -%}
     {%- set ts = streamkap_cdc.cdc_log_column(columns, '_streamkap_ts_ms') -%}
     {%- set commit_ts = streamkap_cdc.cdc_log_column(columns, '_streamkap_source_ts_ms') -%}
+    {%- if window_start is not none -%}
+        {#- How far before the window the originals of its events are read (the rule's reach). -#}
+        {%- set reach_ms = streamkap_cdc.cdc_held_back_rule(commit_ts, window_start, margin_ms, held_range)['reach_ms'] -%}
+    {%- endif %}
 
 with change_log as (
 
@@ -60,12 +64,12 @@ earlier as (
         {{ streamkap_cdc.cdc_event_identity('earlier', columns) }} as __cdc_identity
     from (
         {{ streamkap_cdc.cdc_read_events(change_log, key_names, columns) }}
-            and {{ ts }} >= {{ window_start - 2 * margin_ms }} and {{ ts }} < {{ window_start }}
+            and {{ ts }} >= {{ reach_ms }} and {{ ts }} < {{ window_start }}
         {%- if held_range %}
         union all
         {{ streamkap_cdc.cdc_read_events(change_log, key_names, columns) }}
             and {{ ts }} >= {{ held_range[0] - margin_ms }} and {{ ts }} <= {{ held_range[1] + margin_ms }}
-            and {{ ts }} < {{ window_start - 2 * margin_ms }}
+            and {{ ts }} < {{ reach_ms }}
             and {{ commit_ts }} between {{ held_range[0] }} and {{ held_range[1] }}
         {%- endif %}
     ) as earlier
