@@ -31,7 +31,7 @@
             {%- do streamkap_cdc.cdc_apply(run, streamkap_cdc.cdc_merge_sql(target, whole_log, log_columns, key_names,
                                                                            offset_resets)) -%}
         {%- else -%}
-            {#- The lookback also bounds the clock skew between MySQL and Streamkap. -#}
+            {#- The lookback also bounds the clock skew between the source database and Streamkap. -#}
             {%- set window_start = applied_through_ms - run['lookback_ms'] -%}
             {%- set held_range = none if plan['held_from_ms'] is none else [plan['held_from_ms'], plan['held_to_ms']] -%}
             {%- set batch = streamkap_cdc.cdc_latest_events(change_log, key_names, log_columns, window_start,

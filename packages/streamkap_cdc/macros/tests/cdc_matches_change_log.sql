@@ -32,12 +32,8 @@
     {%- set log_names = {} -%}
     {%- set state_names = {} -%}
     {%- if execute -%}
-        {%- for column in adapter.get_columns_in_relation(change_log) -%}
-            {%- do log_names.update({column.name | lower: column.name}) -%}
-        {%- endfor -%}
-        {%- for column in adapter.get_columns_in_relation(model) -%}
-            {%- do state_names.update({column.name | lower: column.name}) -%}
-        {%- endfor -%}
+        {%- do log_names.update(streamkap_cdc.cdc_test_column_names(change_log)) -%}
+        {%- do state_names.update(streamkap_cdc.cdc_test_column_names(model)) -%}
     {%- else -%}
         {%- for name in key_names -%}
             {%- do log_names.update({name | lower: name}) -%}

@@ -31,12 +31,8 @@
             {%- set applied_through = run_query("select max(applied_through_ms) from " ~ watermarks
                 ~ " where table_name = '" ~ model.identifier ~ "'").columns[0].values()[0] -%}
         {%- endif -%}
-        {%- for column in adapter.get_columns_in_relation(change_log) -%}
-            {%- do log_names.update({column.name | lower: column.name}) -%}
-        {%- endfor -%}
-        {%- for column in adapter.get_columns_in_relation(model) -%}
-            {%- do state_names.update({column.name | lower: column.name}) -%}
-        {%- endfor -%}
+        {%- do log_names.update(streamkap_cdc.cdc_test_column_names(change_log)) -%}
+        {%- do state_names.update(streamkap_cdc.cdc_test_column_names(model)) -%}
     {%- endif -%}
     {%- set sequence = ['_streamkap_source_ts_ms', '_streamkap_ts_ms', '_streamkap_offset', '__deleted'] -%}
     {#- Compared: the columns both have, but the ingestion time and the flag. -#}
