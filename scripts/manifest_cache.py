@@ -41,6 +41,9 @@ CACHE_FILE = "run_and_sync_manifest.pickle"
 RESOURCE_PATHS = {"model-paths": ["models"], "macro-paths": ["macros"], "seed-paths": ["seeds"],
                   "test-paths": ["tests"], "snapshot-paths": ["snapshots"], "analysis-paths": ["analyses"],
                   "docs-paths": [], "function-paths": ["functions"]}
+# Written by runs of a dbt project, never parsed: skipped in projects found inside the
+# walked folders (a package's own test project).
+ARTIFACT_FOLDERS = {"target", "logs"}
 ROOT_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml", "package-lock.yml", "selectors.yml")
 ENV_VAR_CALL = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]""")
 
@@ -77,10 +80,17 @@ def project_state(project_dir: Path, profiles_dirs: list[Path], dbt_flags: list[
     files = [project_dir / name for name in ROOT_FILES]
     files += [directory.resolve() / "profiles.yml" for directory in profiles_dirs]
     stats = [_stat(path) for path in files]
+    walked: set[str] = set()
     for folder in sorted(folders):
-        # A local package is installed as a link to its folder: walk into links.
+        # A local package is installed as a link to its folder: walk into links, each
+        # real folder once (a package's own test project links back to the package).
         for root, dirs, names in os.walk(folder, followlinks=True):
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
+            if os.path.realpath(root) in walked:
+                dirs[:] = []
+                continue
+            walked.add(os.path.realpath(root))
+            skipped = ARTIFACT_FOLDERS if "dbt_project.yml" in names else set()
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__" and d not in skipped)
             stats += [_stat(Path(root) / name) for name in sorted(names)]
     versions = [sys.version, *sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()
                                      if (d.metadata["Name"] or "").lower().startswith("dbt"))]

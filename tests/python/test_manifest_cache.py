@@ -55,6 +55,9 @@ def project(tmp_path: Path) -> Path:
     (root / "packages.yml").write_text("packages:\n  - local: packages/kit\n")
     (root / "dbt_packages").mkdir()
     (root / "dbt_packages" / "kit").symlink_to(kit, target_is_directory=True)  # as `dbt deps` installs it
+    # The package's own test project installs it the same way: a link back into the package.
+    (kit / "integration_tests" / "dbt_packages").mkdir(parents=True)
+    (kit / "integration_tests" / "dbt_packages" / "kit").symlink_to(kit, target_is_directory=True)
     return root
 
 
