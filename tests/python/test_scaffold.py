@@ -348,7 +348,7 @@ def test_unknown_key_is_skipped_and_pk_supplies_keys(project: Path, capsys: pyte
     assert result.success, result.exception or [(r.node.name, r.message) for r in result.result]
     tested = {r.node.name for r in result.result if r.node.resource_type == "test"}
     assert any(name.startswith("unique_combination") for name in tested), tested
-    assert any(name.startswith("cdc_matches_change_log") for name in tested), tested
+    assert any(name.startswith("streamkap_cdc_cdc_matches_change_log") for name in tested), tested
     with duckdb.connect(str(project / "warehouse.duckdb")) as con:
         relation = next(
             f"{schema}.acme_link" for (schema,) in con.execute(

@@ -1,5 +1,5 @@
 {# A history (SCD type 2) model: one line per source table, e.g.
-     {{ streamkap_cdc.cdc_history('shop', 'orders', unique_key='entity_id', track_columns=['state', 'status']) }}
+     {{ streamkap_cdc.cdc_history('shop', 'orders', unique_key='order_id', track_columns=['state', 'status']) }}
    The folder's `cdc_history` materialization plans and applies each run (only the keys
    that new events touch); this macro declares the model and renders the SQL of a
    rebuild from the whole change log, which is what `dbt compile` shows. #}
