@@ -1,8 +1,9 @@
 """Fixtures that run dbt in-process on throwaway DuckDB files.
 
 `cdc_project` builds a small dbt project from this repository's own
-dbt_project.yml, macros, generic tests and the streamkap_cdc package, with landing tables and current-state
-models chosen by the test, so each test exercises the real CDC engine quickly.
+dbt_project.yml, macros, generic tests and the streamkap_cdc package, with landing
+tables and current-state models chosen by the test, so each test exercises the real
+CDC engine quickly.
 """
 
 from __future__ import annotations
