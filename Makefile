@@ -15,13 +15,19 @@ $(BIN)/dbt: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
+# The CDC engine is the local dbt package packages/streamkap_cdc: `dbt deps` links it
+# into dbt_packages/ (offline) when the link is missing (a fresh clone, `make clean`).
+DEPS := dbt_packages/streamkap_cdc
+$(DEPS): | $(BIN)/dbt
+	$(BIN)/dbt deps --quiet
+
 # make demo [CYCLES=n] [CADENCE=seconds]: CADENCE runs the CRM job as a local scheduler.
-demo: $(BIN)/dbt
+demo: $(DEPS)
 	$(BIN)/python scripts/run_demo.py $(if $(CYCLES),--cycles $(CYCLES)) $(if $(CADENCE),--cadence $(CADENCE)) $(DEMO_ARGS)
 
 # pytest on two workers, one per core; a file's tests stay on one worker (they share
 # module fixtures). The slowest tests are listed at the end.
-test: $(BIN)/dbt
+test: $(DEPS)
 	bash scripts/install_chromium.sh
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 	$(MAKE) lint
@@ -30,7 +36,7 @@ test: $(BIN)/dbt
 # Every resource compiled for a snowflake target and run in the emulator (fakesnow);
 # each statement dbt sends parsed as Snowflake SQL and scanned for DuckDB-only
 # functions. Known emulator gaps: tests/python/snowflake/emulator_gaps.yml.
-snowflake-check: $(BIN)/dbt
+snowflake-check: $(DEPS)
 	$(BIN)/python scripts/snowflake_check.py
 
 # The dbt templater compiles the project, and current-state models read their
@@ -40,7 +46,7 @@ snowflake-check: $(BIN)/dbt
 # artifacts folder is the config's dbt_artifacts_dir.
 LINT_DB := target/lint/warehouse.duckdb
 LINT_ARTIFACTS := target/lint/artifacts
-lint: $(BIN)/dbt
+lint: $(DEPS)
 	$(BIN)/python scripts/simulate_cdc.py --db $(LINT_DB) --batches 0 --replace > /dev/null
 	DBT_DUCKDB_PATH=$(LINT_DB) $(BIN)/sqlfluff lint models analyses
 	DBT_DUCKDB_PATH=$(LINT_DB) $(BIN)/python scripts/scaffold_cdc.py --check
@@ -48,20 +54,20 @@ lint: $(BIN)/dbt
 	$(BIN)/dbt-bouncer run --config-file dbt-bouncer.yml
 
 # The dbt docs site of the local warehouse (run `make demo` first), on http://localhost:8080.
-docs: $(BIN)/dbt
+docs: $(DEPS)
 	$(BIN)/dbt docs generate
 	$(BIN)/dbt docs serve --port 8080
 
 # make bench: the single-table benchmark, the CRM job against its earlier definition,
 # then the fleet benchmark (1000 models); make bench FLEET=n: only the fleet, n models.
-bench: $(BIN)/dbt
+bench: $(DEPS)
 	$(if $(FLEET),,$(BIN)/python scripts/bench.py)
 	$(if $(FLEET),,$(BIN)/python scripts/bench_crm_cycle.py)
 	$(BIN)/python scripts/bench_fleet.py $(if $(FLEET),--fleet $(FLEET))
 
 # Rows of change log read per cycle with one partition two hours behind, against none
 # (docs/benchmarks/lag.md); its last line reads "lag: rows read per cycle X.XX of no lag (worst cycle Y.YY)".
-bench-lag: $(BIN)/dbt
+bench-lag: $(DEPS)
 	$(BIN)/python scripts/bench_lag.py
 
 clean:

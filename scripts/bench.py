@@ -28,6 +28,8 @@ import duckdb
 from dbt.cli.main import dbtRunner
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+from engine_package import link_engine_package  # noqa: E402
 BATCH = 2_000  # new events per incremental run
 KEYS = 50_000
 
@@ -36,6 +38,7 @@ def make_project(root: Path) -> Path:
     (root / "models/staging/magento/base").mkdir(parents=True)
     shutil.copy(REPO / "dbt_project.yml", root / "dbt_project.yml")
     shutil.copytree(REPO / "macros", root / "macros")
+    link_engine_package(root)
     (root / "profiles.yml").write_text(
         "magento_warehouse:\n  target: local\n  outputs:\n    local:\n      type: duckdb\n"
         f"      path: \"{root / 'bench.duckdb'}\"\n      schema: main\n      threads: 1\n"
@@ -44,7 +47,7 @@ def make_project(root: Path) -> Path:
         "version: 2\nsources:\n  - name: magento\n    schema: streamkap\n    tables:\n      - name: sales_order\n"
     )
     (root / "models/staging/magento/base/base_magento__sales_order.sql").write_text(
-        "{{ cdc_current_state('magento', 'sales_order', unique_key='entity_id') }}\n"
+        "{{ streamkap_cdc.cdc_current_state('magento', 'sales_order', unique_key='entity_id') }}\n"
     )
     return root / "bench.duckdb"
 

@@ -7,7 +7,7 @@ received anything. This benchmark generates, in a temporary folder, two dbt proj
 the same N change logs (one DuckDB file, 4 threads):
 
 - the project fleet: this project's macros/ and dbt_project.yml, N one-line models
-  `{{ cdc_current_state('magento', 't0001', unique_key='entity_id') }}` and a selector
+  `{{ streamkap_cdc.cdc_current_state('magento', 't0001', unique_key='entity_id') }}` and a selector
   `fleet`; its cycle is the few-minute job's own command,
   `scripts/run_and_sync.py --selector fleet --only-changed`;
 - the baseline: N plain dbt incremental models (merge on entity_id, events newer than
@@ -51,6 +51,8 @@ from pathlib import Path
 import duckdb
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+from engine_package import link_engine_package  # noqa: E402
 BIN = REPO / ".venv" / "bin" if (REPO / ".venv" / "bin" / "dbt").exists() else Path(sys.executable).parent
 PYTHON, DBT = BIN / "python", BIN / "dbt"
 
@@ -104,11 +106,12 @@ def write_project_fleet(root: Path, db: Path, tables: list[str], threads: int) -
     base.mkdir(parents=True)
     shutil.copy(REPO / "dbt_project.yml", root / "dbt_project.yml")
     shutil.copytree(REPO / "macros", root / "macros")
+    link_engine_package(root)
     write_profile(root, db, "main", threads)
     write_sources(root / "models/staging/magento", tables)
     for table in tables:
         (base / f"base_magento__{table}.sql").write_text(
-            f"{{{{ cdc_current_state('magento', '{table}', unique_key='entity_id') }}}}\n")
+            f"{{{{ streamkap_cdc.cdc_current_state('magento', '{table}', unique_key='entity_id') }}}}\n")
     (root / "selectors.yml").write_text(
         "selectors:\n  - name: fleet\n    definition:\n      method: path\n"
         f"      value: {BASE_DIR.as_posix()}\n")

@@ -5,7 +5,8 @@ state: more than a second for a fleet of a thousand models, on every cycle, for 
 project that changes a few times a day. The runner keeps the manifest it parsed in
 dbt's target folder, with a fingerprint of everything parsing reads:
 
-- the files of the project's resource paths, packages and root YAML files, and the
+- the files of the project's resource paths, packages (installed, and local ones
+  where packages.yml points) and root YAML files, and the
   profiles.yml files dbt may read (path, size and modification time of each);
 - the runner's dbt flags (project and profiles dirs, target, vars, state);
 - the versions of Python, dbt and its adapters;
@@ -40,6 +41,9 @@ CACHE_FILE = "run_and_sync_manifest.pickle"
 RESOURCE_PATHS = {"model-paths": ["models"], "macro-paths": ["macros"], "seed-paths": ["seeds"],
                   "test-paths": ["tests"], "snapshot-paths": ["snapshots"], "analysis-paths": ["analyses"],
                   "docs-paths": [], "function-paths": ["functions"]}
+# Written by runs of a dbt project, never parsed: skipped in projects found inside the
+# walked folders (a package's own test project).
+ARTIFACT_FOLDERS = {"target", "logs"}
 ROOT_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml", "package-lock.yml", "selectors.yml")
 ENV_VAR_CALL = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]""")
 
@@ -70,19 +74,37 @@ def project_state(project_dir: Path, profiles_dirs: list[Path], dbt_flags: list[
     except (OSError, yaml.YAMLError):
         config = {}
     folders = {project_dir / str(config.get("packages-install-path", "dbt_packages"))}
+    folders.update(project_dir / path for path in _local_packages(project_dir))
     for key, default in RESOURCE_PATHS.items():
         folders.update(project_dir / str(path) for path in (config.get(key) or default))
     files = [project_dir / name for name in ROOT_FILES]
     files += [directory.resolve() / "profiles.yml" for directory in profiles_dirs]
     stats = [_stat(path) for path in files]
+    walked: set[str] = set()
     for folder in sorted(folders):
-        for root, dirs, names in os.walk(folder):
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
+        # A local package is installed as a link to its folder: walk into links, each
+        # real folder once (a package's own test project links back to the package).
+        for root, dirs, names in os.walk(folder, followlinks=True):
+            if os.path.realpath(root) in walked:
+                dirs[:] = []
+                continue
+            walked.add(os.path.realpath(root))
+            skipped = ARTIFACT_FOLDERS if "dbt_project.yml" in names else set()
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__" and d not in skipped)
             stats += [_stat(Path(root) / name) for name in sorted(names)]
     versions = [sys.version, *sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()
                                      if (d.metadata["Name"] or "").lower().startswith("dbt"))]
     calls = {name for path in files for name in ENV_VAR_CALL.findall(_text(path))}
     return ProjectState(tuple(stats), tuple(dbt_flags), tuple(versions), frozenset(calls))
+
+
+def _local_packages(project_dir: Path) -> list[str]:
+    """The folders of the `local:` packages packages.yml lists (their files are parsed too)."""
+    try:
+        config = yaml.safe_load((project_dir / "packages.yml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return []
+    return [str(p["local"]) for p in config.get("packages") or [] if isinstance(p, dict) and p.get("local")]
 
 
 def _stat(path: Path) -> tuple[Any, ...]:

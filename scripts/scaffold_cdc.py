@@ -91,7 +91,7 @@ STREAMKAP_COLUMNS = {
     "_streamkap_offset": "Streamkap: offset of the event; orders events of the same commit time.",
     "__deleted": "Streamkap: true when the event is a delete.",
 }
-PLACEABLE_TEST = "streamkap_events_are_placeable"
+PLACEABLE_TEST = "streamkap_cdc.streamkap_events_are_placeable"
 QUOTED_COLUMNS_VAR = "magento_landing_quoted_columns"
 QUOTING_COMMENT = (
     'Landing columns named in tests: quoted when Streamkap lands "quoted lowercase"\n'
@@ -326,7 +326,7 @@ def model_key(path: Path) -> tuple[str, ...] | None:
 
 def model_sql(table: str, key: tuple[str, ...]) -> str:
     unique_key = repr(key[0]) if len(key) == 1 else "[" + ", ".join(repr(c) for c in key) + "]"
-    return f"{{{{ cdc_current_state('{SOURCE_NAME}', '{table}', unique_key={unique_key}) }}}}\n"
+    return f"{{{{ streamkap_cdc.cdc_current_state('{SOURCE_NAME}', '{table}', unique_key={unique_key}) }}}}\n"
 
 
 # --- YAML ----------------------------------------------------------------------------
@@ -491,9 +491,9 @@ def properties_snippet(table: str, key: tuple[str, ...]) -> str:
             f"name: {model}\n"
             f"description: Current state of Magento's `{table}` table (relation `{table}`), one row per `{key[0]}`.\n"
             f"data_tests:\n"
-            f"  - cdc_matches_change_log:\n"
+            f"  - streamkap_cdc.cdc_matches_change_log:\n"
             f"      arguments: {{source_name: {SOURCE_NAME}, table_name: {table}, unique_key: {key[0]}}}\n"
-            f"  - cdc_newest_events_applied:\n"
+            f"  - streamkap_cdc.cdc_newest_events_applied:\n"
             f"      arguments: {{source_name: {SOURCE_NAME}, table_name: {table}, unique_key: {key[0]}}}\n"
             f"columns:\n"
             f"  - name: {key[0]}\n"
@@ -505,9 +505,9 @@ def properties_snippet(table: str, key: tuple[str, ...]) -> str:
         f"name: {model}\n"
         f"description: Current state of Magento's `{table}` table (relation `{table}`), one row per ({per}).\n"
         f"data_tests:\n"
-        f"  - cdc_matches_change_log:\n"
+        f"  - streamkap_cdc.cdc_matches_change_log:\n"
         f"      arguments: {{source_name: {SOURCE_NAME}, table_name: {table}, unique_key: {listed}}}\n"
-        f"  - cdc_newest_events_applied:\n"
+        f"  - streamkap_cdc.cdc_newest_events_applied:\n"
         f"      arguments: {{source_name: {SOURCE_NAME}, table_name: {table}, unique_key: {listed}}}\n"
         f"  - unique_combination:\n"
         f"      arguments: {{columns: {listed}}}\n"

@@ -464,6 +464,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--emulate", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     work, project_dir = args.work_dir.resolve(), args.project_dir.resolve()
+    sys.path.insert(0, str(project_dir / "scripts"))
+    from engine_package import link_engine_package
+
+    link_engine_package(project_dir)  # a copy without dbt_packages/ gets the engine as `dbt deps` installs it
     if args.emulate:
         return emulate(work, project_dir, args.select, args.shape)
     if work.exists():

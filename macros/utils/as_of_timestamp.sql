@@ -3,7 +3,7 @@
 {% macro as_of_timestamp() %}
     {%- set as_of = var('as_of', none) -%}
     {%- if as_of is none or as_of | string | trim == '' -%}
-        {{ return(current_utc_timestamp()) }}
+        {{ return(streamkap_cdc.current_utc_timestamp()) }}
     {%- endif -%}
     {#- YAML turns an unquoted date-time into a datetime; its text form is ISO. A
         trailing UTC marker is accepted; any other offset is refused, since the
@@ -22,23 +22,3 @@
         TIMESTAMP_TYPE_MAPPING. -#}
     {{ return("cast('" ~ text ~ "' as " ~ type_timestamp_ntz() ~ ")") }}
 {% endmacro %}
-
-
-{# The current time in UTC, without time zone, so that it compares correctly with
-   Magento's timestamps (UTC wall-clock times without a zone) on every engine. #}
-{% macro current_utc_timestamp() %}
-    {{ return(adapter.dispatch('current_utc_timestamp')()) }}
-{% endmacro %}
-
-{% macro default__current_utc_timestamp() -%}
-    {#- DuckDB and Postgres: current_timestamp carries the session's time zone, and
-        `at time zone 'UTC'` turns it into the UTC wall clock without a zone. -#}
-    cast(current_timestamp at time zone 'UTC' as {{ type_timestamp_ntz() }})
-{%- endmacro %}
-
-{% macro snowflake__current_utc_timestamp() -%}
-    {#- Snowflake has no `at time zone`; sysdate() is the current UTC time as a
-        timestamp_ntz, whatever the session's TIMEZONE (current_timestamp() is an
-        LTZ in the session's zone). -#}
-    sysdate()
-{%- endmacro %}

@@ -1,14 +1,16 @@
 """Fixtures that run dbt in-process on throwaway DuckDB files.
 
 `cdc_project` builds a small dbt project from this repository's own
-dbt_project.yml, macros and generic tests, with landing tables and current-state
-models chosen by the test, so each test exercises the real CDC engine quickly.
+dbt_project.yml, macros, generic tests and the streamkap_cdc package, with landing
+tables and current-state models chosen by the test, so each test exercises the real
+CDC engine quickly.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,9 @@ import pytest
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+from engine_package import link_engine_package  # noqa: E402
+
 LANDING_SCHEMA = "streamkap"
 STREAMKAP_COLUMNS = ["_streamkap_source_ts_ms", "_streamkap_ts_ms", "_streamkap_offset", "__deleted"]
 
@@ -96,7 +101,7 @@ class CdcProject:
         """Adds base_magento__<table>, a one-line cdc_current_state call."""
         extra = "".join(f", {k}={v!r}" for k, v in kwargs.items())
         name = f"base_magento__{table}"
-        self.add_model(name, f"{{{{ cdc_current_state('magento', '{table}', unique_key={unique_key!r}{extra}) }}}}\n")
+        self.add_model(name, f"{{{{ streamkap_cdc.cdc_current_state('magento', '{table}', unique_key={unique_key!r}{extra}) }}}}\n")
         return name
 
     def append(self, table: str, events: Iterable[dict[str, Any]]) -> None:
@@ -124,7 +129,7 @@ class CdcProject:
         tables = "".join(
             f"""
       - name: {table.name}
-        data_tests: [streamkap_events_are_placeable]
+        data_tests: [streamkap_cdc.streamkap_events_are_placeable]
         columns:"""
             + "".join(
                 f"""
@@ -170,11 +175,12 @@ def write_duckdb_profile(root: Path, profile: str = "magento_warehouse") -> None
 
 
 def make_cdc_project(root: Path) -> CdcProject:
-    """A project in `root` with this repository's dbt_project.yml, macros and generic tests."""
+    """A project in `root` with this repository's dbt_project.yml, macros, generic tests and package."""
     (root / "models/staging/magento/base").mkdir(parents=True)
     shutil.copy(REPO / "dbt_project.yml", root / "dbt_project.yml")
     shutil.copytree(REPO / "macros", root / "macros")
     shutil.copytree(REPO / "tests/dbt", root / "tests/dbt")
+    link_engine_package(root)
     write_duckdb_profile(root)
     return CdcProject(root)
 

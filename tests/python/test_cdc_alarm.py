@@ -34,7 +34,7 @@ def widget(cdc_project: CdcProject) -> CdcProject:
         models:
           - name: base_magento__widget
             data_tests:
-              - cdc_newest_events_applied:
+              - streamkap_cdc.cdc_newest_events_applied:
                   arguments: {source_name: magento, table_name: widget, unique_key: entity_id}
         """))
     return cdc_project
@@ -111,7 +111,7 @@ def test_redeliveries_are_no_alarm(widget: CdcProject) -> None:
 def test_it_reads_only_literal_bounded_recent_log(widget: CdcProject) -> None:
     recreated_topic(widget)
     widget.dbt("compile", "--select", ALARM)
-    (compiled,) = [p.read_text() for p in (widget.root / "target/compiled").rglob("cdc_newest_events_applied*.sql")]
+    (compiled,) = [p.read_text() for p in (widget.root / "target/compiled").rglob("streamkap_cdc_cdc_newest_event*.sql")]
     watermark = widget.query("select applied_through_ms from main_magento.cdc_watermarks")[0][0]
     settled = watermark - 15 * MINUTE
     assert f'"_streamkap_ts_ms" >= {settled - 30 * MINUTE}' in compiled

@@ -37,7 +37,7 @@ def ev(src: int, off: int, ts: int | None = None, deleted: Any = "false", **colu
 
 def write_audits(project: CdcProject, tables: dict[str, Any]) -> None:
     tests = "".join(
-        f"  - name: base_magento__{table}\n    data_tests:\n      - cdc_matches_change_log:\n"
+        f"  - name: base_magento__{table}\n    data_tests:\n      - streamkap_cdc.cdc_matches_change_log:\n"
         f"          arguments: {{source_name: magento, table_name: {table}, unique_key: {key!r}}}\n"
         for table, key in tables.items()
     )
@@ -211,13 +211,17 @@ def test_without_a_watermark_the_newest_applied_event_bounds_the_audit(project: 
 def test_the_audit_uses_none_of_the_engines_macros_and_parses_as_snowflake(project: CdcProject) -> None:
     result = project.dbt("test", "--select", AUDIT, expect_success=False)
     manifest = json.loads((project.root / "target/manifest.json").read_text())
-    called = manifest["macros"]["macro.magento_warehouse.test_cdc_matches_change_log"]["depends_on"]["macros"]
-    assert [m for m in called if m.startswith("macro.magento_warehouse.")] == []
+    called = manifest["macros"]["macro.streamkap_cdc.test_cdc_matches_change_log"]["depends_on"]["macros"]
+    # Its one helper reads column names and is the tests' own (macros/tests/), not the engine's.
+    assert [m for m in called if m.startswith(("macro.streamkap_cdc.", "macro.magento_warehouse."))] == [
+        "macro.streamkap_cdc.cdc_test_column_names"]
+    helper = (REPO / "packages/streamkap_cdc/macros/tests/column_names.sql").read_text()
+    assert "streamkap_cdc." not in helper
     for r in data_test_results(result):
         tree = sqlglot.parse_one(r.node.compiled_code, read="snowflake")
         unknown = [f.sql() for f in tree.find_all(exp.Anonymous)]
         assert unknown == [], f"functions Snowflake may not have: {unknown}"
-    source = (REPO / "tests/dbt/generic/cdc_matches_change_log.sql").read_text()
+    source = (REPO / "packages/streamkap_cdc/macros/tests/cdc_matches_change_log.sql").read_text()
     for name in ("cdc_latest_events", "cdc_event_order", "cdc_is_newer", "cdc_is_deleted",
                  "cdc_change_log_columns", "cdc_key_names", "cdc_pick_columns"):
         assert name not in source

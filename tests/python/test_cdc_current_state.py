@@ -359,7 +359,7 @@ def test_events_without_a_sequence_or_with_an_unknown_flag_are_reported(widget: 
                              {**ev(2, "b", src=10), "__deleted": "maybe"}])
     result = widget.dbt("build")
     assert state(widget) == {1: "a"}  # key 2's only event is quarantined
-    placeable = [r for r in result.result if r.node.name.startswith("source_streamkap_events_are_placeable")]
+    placeable = [r for r in result.result if r.node.name.startswith("streamkap_cdc_source_streamkap_events_are_placeable")]
     assert [(r.status, r.failures) for r in placeable] == [("warn", 2)]
 
 
@@ -473,7 +473,7 @@ def test_a_run_with_nothing_new_sends_only_the_plan(widget: CdcProject) -> None:
 
 def test_reconciliation_passes_then_catches_a_drifted_row(widget: CdcProject) -> None:
     (widget.root / "models/staging/magento/base/_models.yml").write_text(
-        "version: 2\nmodels:\n  - name: base_magento__widget\n    data_tests:\n      - cdc_matches_change_log:\n"
+        "version: 2\nmodels:\n  - name: base_magento__widget\n    data_tests:\n      - streamkap_cdc.cdc_matches_change_log:\n"
         "          arguments: {source_name: magento, table_name: widget, unique_key: entity_id}\n"
     )
     apply(widget, ev(1, "a", src=10), ev(2, "b", src=10), ev(3, "c", src=10), ev(5, "e", src=10))

@@ -47,7 +47,7 @@ def history_model(project: CdcProject, table: str = "widget", unique_key: Any = 
     folder.mkdir(parents=True, exist_ok=True)
     track = "" if track_columns is None else f", track_columns={track_columns!r}"
     (folder / f"{name or 'history_magento__' + table}.sql").write_text(
-        f"{{{{ cdc_history('magento', '{table}', unique_key={unique_key!r}{track}) }}}}\n")
+        f"{{{{ streamkap_cdc.cdc_history('magento', '{table}', unique_key={unique_key!r}{track}) }}}}\n")
 
 
 @pytest.fixture
@@ -169,7 +169,7 @@ def test_the_nightly_repair_applies_events_visible_after_the_lookback(widget: Cd
 
 def test_a_resnapshot_closes_the_open_version_of_a_key_it_did_not_find(
         widget: CdcProject, capsys: pytest.CaptureFixture[str]) -> None:
-    widget.add_model("base_magento__widget", "{{ cdc_current_state('magento', 'widget', unique_key='entity_id') }}\n")
+    widget.add_model("base_magento__widget", "{{ streamkap_cdc.cdc_current_state('magento', 'widget', unique_key='entity_id') }}\n")
     apply(widget, ev(1, "a", src=10, off=1), ev(2, "b", src=11, off=2))
     # Key 2 is deleted during an outage, unseen; the re-snapshot at 100 s reads key 1 only.
     started = 100
@@ -184,7 +184,7 @@ def test_a_resnapshot_closes_the_open_version_of_a_key_it_did_not_find(
     widget.dbt("run", "--full-refresh")
     assert versions(widget, key=2) == closed
     assert versions(widget, key=1) == [("a", None, at(10), None, True)]
-    as_of = f"{{{{ cdc_state_as_of(ref('history_magento__widget'), '{at(started + 1)}') }}}}"
+    as_of = f"{{{{ streamkap_cdc.cdc_state_as_of(ref('history_magento__widget'), '{at(started + 1)}') }}}}"
     (widget.root / "analyses").mkdir(exist_ok=True)
     (widget.root / "analyses" / "state_then.sql").write_text(f"select entity_id from {as_of} as state_then\n")
     widget.dbt("compile", "--select", "state_then")

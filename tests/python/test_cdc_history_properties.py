@@ -288,7 +288,7 @@ def fresh_project(shape: Shape) -> CdcProject:
     folder.mkdir(parents=True)
     track = "" if shape.track is None else f", track_columns={list(shape.track)!r}"
     (folder / "history_magento__widget.sql").write_text(
-        f"{{{{ cdc_history('magento', 'widget', unique_key={list(shape.table.key)!r}{track}) }}}}\n")
+        f"{{{{ streamkap_cdc.cdc_history('magento', 'widget', unique_key={list(shape.table.key)!r}{track}) }}}}\n")
     return project
 
 

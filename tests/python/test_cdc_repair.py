@@ -42,7 +42,7 @@ def widget(cdc_project: CdcProject) -> CdcProject:
         models:
           - name: base_magento__widget
             data_tests:
-              - cdc_matches_change_log:
+              - streamkap_cdc.cdc_matches_change_log:
                   source_name: magento
                   table_name: widget
                   unique_key: entity_id

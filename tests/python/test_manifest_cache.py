@@ -48,6 +48,16 @@ def project(tmp_path: Path) -> Path:
         "{{ config(alias=env_var('CACHE_CHECK_ALIAS', 'labelled') ~ '_' ~ var('suffix', 'v1')) }}\n"
         "select {{ answer() }} as answer\n")
     (root / "macros" / "answer.sql").write_text("{% macro answer() %}42{% endmacro %}\n")
+    kit = root / "packages" / "kit"
+    (kit / "macros").mkdir(parents=True)
+    (kit / "dbt_project.yml").write_text("name: kit\nversion: '1.0.0'\nconfig-version: 2\n")
+    (kit / "macros" / "kit_answer.sql").write_text("{% macro kit_answer() %}7{% endmacro %}\n")
+    (root / "packages.yml").write_text("packages:\n  - local: packages/kit\n")
+    (root / "dbt_packages").mkdir()
+    (root / "dbt_packages" / "kit").symlink_to(kit, target_is_directory=True)  # as `dbt deps` installs it
+    # The package's own test project installs it the same way: a link back into the package.
+    (kit / "integration_tests" / "dbt_packages").mkdir(parents=True)
+    (kit / "integration_tests" / "dbt_packages" / "kit").symlink_to(kit, target_is_directory=True)
     return root
 
 
@@ -98,7 +108,8 @@ def test_an_unchanged_project_is_loaded_not_parsed_and_equals_a_parse(
 
 
 @pytest.mark.parametrize("change", [
-    "edit a model", "edit a macro", "add a model", "remove a model", "edit selectors.yml", "edit the profile",
+    "edit a model", "edit a macro", "edit a local package's macro", "add a model", "remove a model",
+    "edit selectors.yml", "edit the profile",
 ])
 def test_a_changed_file_is_parsed_again(project: Path, parses: list[list[str]], change: str) -> None:
     manifest(project)
@@ -107,6 +118,8 @@ def test_a_changed_file_is_parsed_again(project: Path, parses: list[list[str]], 
         touch_later(models / "orders.sql", "select 2 as order_id\n")
     elif change == "edit a macro":
         touch_later(project / "macros" / "answer.sql", "{% macro answer() %}43{% endmacro %}\n")
+    elif change == "edit a local package's macro":
+        touch_later(project / "packages/kit/macros/kit_answer.sql", "{% macro kit_answer() %}8{% endmacro %}\n")
     elif change == "add a model":
         touch_later(models / "refunds.sql", "select 1 as refund_id\n")
     elif change == "remove a model":
@@ -124,6 +137,8 @@ def test_a_changed_file_is_parsed_again(project: Path, parses: list[list[str]], 
         assert node(found, "orders").raw_code.strip() == "select 2 as order_id"
     elif change == "edit a macro":
         assert "43" in found.macros["macro.cache_check.answer"].macro_sql
+    elif change == "edit a local package's macro":
+        assert "8" in found.macros["macro.kit.kit_answer"].macro_sql
     elif change == "add a model":
         assert "model.cache_check.refunds" in ids
     elif change == "remove a model":

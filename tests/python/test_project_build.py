@@ -60,7 +60,7 @@ def test_builds_ran_models_unit_tests_and_reconciliation(builds: tuple[Path, lis
         names = {r.node.name for r in run}
         assert {f"base_magento__{t}" for t in TABLES} <= names
         assert any(r.node.resource_type == "unit_test" for r in run)
-        reconciled = [r for r in run if r.node.name.startswith("cdc_matches_change_log")]
+        reconciled = [r for r in run if r.node.name.startswith("streamkap_cdc_cdc_matches_change_log")]
         assert len(reconciled) == len(TABLES) and all(str(r.status) == "pass" for r in reconciled)
 
 

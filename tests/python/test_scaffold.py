@@ -38,6 +38,7 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
 sys.path.insert(0, str(REPO / "scripts"))
 from magento_cdc.schema import TABLES as SIMULATOR_TABLES  # noqa: E402  the landing tables the simulator writes
+from engine_package import link_engine_package  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("scaffold_cdc", SCRIPT)
 assert _spec and _spec.loader
@@ -61,6 +62,7 @@ def make_project(root: Path, *, full: bool) -> Path:
     shutil.copy(REPO / "dbt_project.yml", root / "dbt_project.yml")
     shutil.copytree(REPO / "macros", root / "macros")
     shutil.copytree(REPO / "tests" / "dbt", root / "tests" / "dbt")
+    link_engine_package(root)
     if full:
         for name in ("models", "analyses", "seeds"):
             shutil.copytree(REPO / name, root / name)
@@ -211,14 +213,14 @@ def test_new_table_is_scaffolded_idempotently_and_hand_edits_survive(
         ("_streamkap_source_ts_ms", "bigint"), ("_streamkap_ts_ms", "bigint"), ("_streamkap_offset", "bigint"),
         ("__deleted", "varchar"),
     ]  # fmt: skip
-    assert table["data_tests"] == ["streamkap_events_are_placeable"]
+    assert table["data_tests"] == ["streamkap_cdc.streamkap_events_are_placeable"]
     assert table["columns"][0]["data_tests"] == [{"not_null": {"config": {"severity": "warn"}}}]
     assert "such events are left out of the current state" in (project / SOURCES).read_text()
     assert read_yaml(project / SOURCES)["sources"][0]["config"]["freshness"]["warn_after"] == {
         "count": 30, "period": "minute"}  # fmt: skip
     # Model and properties, as the README's "Adding a Magento table" asks.
     assert (project / BASE / "base_magento__customer_group.sql").read_text() == (
-        "{{ cdc_current_state('magento', 'customer_group', unique_key='customer_group_id') }}\n"
+        "{{ streamkap_cdc.cdc_current_state('magento', 'customer_group', unique_key='customer_group_id') }}\n"
     )
     properties = model_properties(project, "base_magento__customer_group")
     assert properties == {
@@ -226,9 +228,9 @@ def test_new_table_is_scaffolded_idempotently_and_hand_edits_survive(
         "description": "Current state of Magento's `customer_group` table (relation `customer_group`), "
                        "one row per `customer_group_id`.",
         "data_tests": [
-            {"cdc_matches_change_log": {"arguments": {
+            {"streamkap_cdc.cdc_matches_change_log": {"arguments": {
                 "source_name": "magento", "table_name": "customer_group", "unique_key": "customer_group_id"}}},
-            {"cdc_newest_events_applied": {"arguments": {
+            {"streamkap_cdc.cdc_newest_events_applied": {"arguments": {
                 "source_name": "magento", "table_name": "customer_group", "unique_key": "customer_group_id"}}}],
         "columns": [{"name": "customer_group_id", "data_tests": ["unique", "not_null"]}],
     }  # fmt: skip
@@ -313,16 +315,16 @@ def test_unknown_key_is_skipped_and_pk_supplies_keys(project: Path, capsys: pyte
     assert code == 0, out
     assert "added    acme_link (key (a_id, b_id))" in out
     assert (project / BASE / "base_magento__acme_widget.sql").read_text() == (
-        "{{ cdc_current_state('magento', 'acme_widget', unique_key='widget_id') }}\n"
+        "{{ streamkap_cdc.cdc_current_state('magento', 'acme_widget', unique_key='widget_id') }}\n"
     )
     assert (project / BASE / "base_magento__acme_link.sql").read_text() == (
-        "{{ cdc_current_state('magento', 'acme_link', unique_key=['a_id', 'b_id']) }}\n"
+        "{{ streamkap_cdc.cdc_current_state('magento', 'acme_link', unique_key=['a_id', 'b_id']) }}\n"
     )
     link = model_properties(project, "base_magento__acme_link")
     assert link["data_tests"] == [
-        {"cdc_matches_change_log": {"arguments": {
+        {"streamkap_cdc.cdc_matches_change_log": {"arguments": {
             "source_name": "magento", "table_name": "acme_link", "unique_key": ["a_id", "b_id"]}}},
-        {"cdc_newest_events_applied": {"arguments": {
+        {"streamkap_cdc.cdc_newest_events_applied": {"arguments": {
             "source_name": "magento", "table_name": "acme_link", "unique_key": ["a_id", "b_id"]}}},
         {"unique_combination": {"arguments": {"columns": ["a_id", "b_id"]}}},
     ]  # fmt: skip
@@ -346,7 +348,7 @@ def test_unknown_key_is_skipped_and_pk_supplies_keys(project: Path, capsys: pyte
     assert result.success, result.exception or [(r.node.name, r.message) for r in result.result]
     tested = {r.node.name for r in result.result if r.node.resource_type == "test"}
     assert any(name.startswith("unique_combination") for name in tested), tested
-    assert any(name.startswith("cdc_matches_change_log") for name in tested), tested
+    assert any(name.startswith("streamkap_cdc_cdc_matches_change_log") for name in tested), tested
     with duckdb.connect(str(project / "warehouse.duckdb")) as con:
         relation = next(
             f"{schema}.acme_link" for (schema,) in con.execute(
@@ -612,7 +614,7 @@ def test_snowflake_target_in_the_emulator(tmp_path: Path) -> None:
     }  # fmt: skip
     # Written in lower case, as the project spells Magento's names.
     assert (project / BASE / "base_magento__customer_group.sql").read_text() == (
-        "{{ cdc_current_state('magento', 'customer_group', unique_key='customer_group_id') }}\n"
+        "{{ streamkap_cdc.cdc_current_state('magento', 'customer_group', unique_key='customer_group_id') }}\n"
     )
     assert (project / BASE / "base_magento__acme_order.sql").exists()
     order = source_table(project, "acme_order")

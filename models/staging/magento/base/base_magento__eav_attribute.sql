@@ -1,1 +1,1 @@
-{{ cdc_current_state('magento', 'eav_attribute', unique_key='attribute_id') }}
+{{ streamkap_cdc.cdc_current_state('magento', 'eav_attribute', unique_key='attribute_id') }}

@@ -1,1 +1,1 @@
-{{ cdc_current_state('magento', 'quote_item', unique_key='item_id') }}
+{{ streamkap_cdc.cdc_current_state('magento', 'quote_item', unique_key='item_id') }}

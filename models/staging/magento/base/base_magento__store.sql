@@ -1,1 +1,1 @@
-{{ cdc_current_state('magento', 'store', unique_key='store_id') }}
+{{ streamkap_cdc.cdc_current_state('magento', 'store', unique_key='store_id') }}

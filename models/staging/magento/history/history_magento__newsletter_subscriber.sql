@@ -1,6 +1,6 @@
 {#- Besides the status, the columns crm_newsletter_subscribers sends: that mart can be
     rebuilt exactly as of any moment (README, History). -#}
-{{ cdc_history(
+{{ streamkap_cdc.cdc_history(
     'magento', 'newsletter_subscriber', unique_key='subscriber_id',
     track_columns=['subscriber_status', 'subscriber_email', 'store_id', 'customer_id', 'change_status_at']
 ) }}

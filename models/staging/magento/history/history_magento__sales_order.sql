@@ -1,4 +1,4 @@
-{{ cdc_history(
+{{ streamkap_cdc.cdc_history(
     'magento', 'sales_order', unique_key='entity_id',
     track_columns=['state', 'status']
 ) }}

@@ -1,1 +1,1 @@
-{{ cdc_history('magento', 'store', unique_key='store_id') }}
+{{ streamkap_cdc.cdc_history('magento', 'store', unique_key='store_id') }}

@@ -1,0 +1,1 @@
+{{ config(alias='accounts') }}{{ landed_change_log('accounts') }}

@@ -1,0 +1,1 @@
+{{ config(alias='items') }}{{ landed_change_log('items') }}

@@ -1,0 +1,189 @@
+{# The versions of each key, from its events in the engine's total order (cdc_event_order):
+   consecutive events whose tracked columns are equal make one version, holding the
+   columns of its last event (untracked changes update it in place); a delete closes
+   the open version and adds no row. valid_from is the commit time of the event that
+   opened the version, raised to the latest commit time of any earlier event of the key,
+   so that versions never overlap even when a snapshot's reads carry a later commit time
+   than the changes ordered after them; valid_to is the moment of the next event that
+   ends the version (a delete or the next version), NULL while current.
+   `touched_keys_since` (epoch ms): only the keys with an event ingested from then on,
+   each with its whole chain (all its events); none reads every key. #}
+{% macro cdc_history_sql(change_log, key_names, columns, tracked, offset_resets=[], touched_keys_since=none,
+                         resnapshot_ms=none) %}
+    {%- set key_columns = streamkap_cdc.cdc_pick_columns(columns, key_names) -%}
+    {#- The change log is read by its own spelling; after the first CTE, names are the
+        current state's (cdc_state_column), as in cdc_latest_events. -#}
+    {%- set log_keys = [] -%}
+    {%- set keys = [] -%}
+    {%- for column in key_columns -%}
+        {%- do log_keys.append(adapter.quote(column.name)) -%}
+        {%- do keys.append(streamkap_cdc.cdc_state_column(column.name)) -%}
+    {%- endfor -%}
+    {%- set spelled = {} -%}
+    {%- for name in ['_streamkap_source_ts_ms', '_streamkap_ts_ms', '_streamkap_offset', '__deleted'] -%}
+        {%- do spelled.update({name: streamkap_cdc.cdc_log_column(columns, name)}) -%}
+    {%- endfor -%}
+    {%- set payload = columns | reject('in', streamkap_cdc.cdc_pick_columns(columns, ['__deleted'])) | list -%}
+    {%- set source_columns = streamkap_cdc.cdc_history_source_columns(columns) -%}
+    {%- set sequence = streamkap_cdc.cdc_pick_columns(columns, ['_streamkap_source_ts_ms', '_streamkap_ts_ms', '_streamkap_offset']) -%}
+    {%- set by_key = 'partition by ' ~ keys | join(', ') -%}
+    {%- set placeable -%}
+        {%- for key in log_keys %}
+        {{ key }} is not null and
+        {%- endfor %}
+        {{ spelled['_streamkap_source_ts_ms'] }} is not null
+        and {{ spelled['_streamkap_offset'] }} >= 0
+        and {{ spelled['_streamkap_ts_ms'] }} is not null
+        and ({{ spelled['__deleted'] }} is null
+             or lower(cast({{ spelled['__deleted'] }} as varchar)) in ('true', 'false'))
+    {%- endset %}
+
+with
+{%- if touched_keys_since is not none %}
+
+touched_keys as (
+
+    {#- A literal bound, so the scan prunes to the new events. #}
+    select distinct
+        {%- for key in log_keys %}
+        {{ key }} as {{ keys[loop.index0] }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ change_log }}
+    where {{ placeable }}
+        and {{ spelled['_streamkap_ts_ms'] }} >= {{ touched_keys_since }}
+
+),
+{%- endif %}
+
+change_log as (
+
+    select
+        {%- for column in payload %}
+        {{ streamkap_cdc.cdc_read_column(column) }},
+        {%- endfor %}
+        {{ streamkap_cdc.cdc_is_deleted(spelled['__deleted']) }} as __deleted
+
+    from {{ change_log }} as events
+    {#- Events the engine cannot place are left out, as in the current state. #}
+    where {{ placeable }}
+    {%- if touched_keys_since is not none %}
+        and exists (
+            select 1 from touched_keys
+            where {% for key in keys -%}
+                touched_keys.{{ key }} = events.{{ log_keys[loop.index0] }}{% if not loop.last %} and {% endif %}
+            {%- endfor %}
+        )
+    {%- endif %}
+
+),
+
+first_deliveries as (
+
+    {#- A redelivery is its original again (cdc_event_identity): it opens and moves nothing. #}
+    select * from change_log
+    qualify row_number() over (
+        {{ by_key }}, {{ streamkap_cdc.cdc_generation('change_log', offset_resets) }}, {{ streamkap_cdc.cdc_event_identity('change_log', columns) }}
+        order by _streamkap_ts_ms
+    ) = 1
+
+),
+
+numbered as (
+
+    select
+        first_deliveries.*,
+        row_number() over (
+            {{ by_key }}
+            order by {{ streamkap_cdc.cdc_event_order('first_deliveries', columns, offset_resets) | join(', ') }}
+        ) as event_number
+        {%- if resnapshot_ms is not none %},
+        max(case when {{ streamkap_cdc.cdc_outlived_resnapshot('_streamkap_ts_ms', '_streamkap_source_ts_ms', resnapshot_ms) }}
+                 then 1 else 0 end) over ({{ by_key }}) as outlived_resnapshot
+        {%- endif %}
+
+    from first_deliveries
+
+),
+
+steps as (
+
+    select
+        numbered.*,
+        {#- The latest commit time so far: versions never start before an earlier one. #}
+        max(_streamkap_source_ts_ms) over (
+            {{ by_key }} order by event_number rows between unbounded preceding and current row
+        ) as effective_ms,
+        lag(__deleted) over ({{ by_key }} order by event_number) as previous_deleted
+        {%- for column in tracked %},
+        lag({{ streamkap_cdc.cdc_state_column(column.name) }}) over ({{ by_key }} order by event_number)
+            as _cdc_previous_{{ loop.index }}
+        {%- endfor %}
+
+    from numbered
+
+),
+
+opened as (
+
+    {#- A version opens at the first event, after a delete, or where a tracked column
+        changes (NULL-safe: a change to or from NULL counts). #}
+    select
+        steps.*,
+        coalesce(previous_deleted, true)
+        {%- for column in tracked %}
+            or coalesce(
+                _cdc_previous_{{ loop.index }} <> {{ streamkap_cdc.cdc_state_column(column.name) }},
+                not (_cdc_previous_{{ loop.index }} is null and {{ streamkap_cdc.cdc_state_column(column.name) }} is null)
+            )
+        {%- endfor %} as opens_version
+
+    from steps
+
+),
+
+numbered_versions as (
+
+    select
+        opened.*,
+        sum(case when opens_version and not __deleted then 1 else 0 end) over (
+            {{ by_key }} order by event_number rows between unbounded preceding and current row
+        ) as version_number,
+        lead(effective_ms) over ({{ by_key }} order by event_number) as next_effective_ms
+
+    from opened
+
+),
+
+versions as (
+
+    {#- The version's last event holds its columns; the event after it ends it. #}
+    select
+        numbered_versions.*,
+        min(effective_ms) over ({{ by_key }}, version_number) as valid_from_ms
+
+    from numbered_versions
+    where not __deleted
+    qualify row_number() over ({{ by_key }}, version_number order by event_number desc) = 1
+
+)
+
+{#- A key the last re-snapshot did not find was deleted at the source, unseen: its open
+    version ends at the snapshot's start (or where it began, if later). #}
+{%- set valid_to_ms = 'next_effective_ms' if resnapshot_ms is none else
+        'case when next_effective_ms is null and outlived_resnapshot = 0 then greatest(valid_from_ms, '
+        ~ resnapshot_ms ~ ') else next_effective_ms end' %}
+
+select
+    {%- for column in source_columns %}
+    {{ streamkap_cdc.cdc_state_column(column.name) }},
+    {%- endfor %}
+    {%- for column in sequence %}
+    {{ streamkap_cdc.cdc_state_column(column.name) }},
+    {%- endfor %}
+    cast(version_number as integer) as version_number,
+    {{ streamkap_cdc.epoch_ms_to_timestamp('valid_from_ms') }} as valid_from,
+    {{ streamkap_cdc.epoch_ms_to_timestamp(valid_to_ms) }} as valid_to,
+    {{ valid_to_ms }} is null as is_current
+
+from versions
+{%- endmacro %}
