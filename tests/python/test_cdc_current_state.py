@@ -60,7 +60,7 @@ def full_table(project: CdcProject, relation: str = MODEL) -> list[tuple]:
     return project.query(f"select * from {relation} order by all")
 
 
-# 1. Per key, the latest first delivery wins (README, Event order); ties resolve deterministically.
+# 1. Per key, the latest first delivery wins (streamkap_cdc README, Event order); ties resolve deterministically.
 
 def test_latest_delivery_then_offset_then_commit_time_wins(widget: CdcProject) -> None:
     apply(widget,

@@ -240,7 +240,7 @@ def oracle(visible: list[dict[str, Any]], shape: Shape, resets: list[int]) -> li
         by_key.setdefault(key, []).append(event)
     versions = []
     for key, events in by_key.items():
-        # A redelivery is its first delivery again (README, Event order).
+        # A redelivery is its first delivery again (streamkap_cdc README, Event order).
         first: dict[tuple, dict[str, Any]] = {}
         for event in sorted(events, key=lambda e: e["_streamkap_ts_ms"]):
             generation = sum(event["_streamkap_ts_ms"] >= r for r in resets)

@@ -336,7 +336,7 @@ def test_incremental_runs_match_the_oracle_and_a_full_refresh(shape: str, draw_a
         # ahead of its first event changes nothing.
         project.dbt("run", *(["--full-refresh"] if batch.full_refresh else []), *dbt_vars(log.resets))
         # An event committed more than two lookbacks before the newest applied one may
-        # wait a run when its key has no row or its row decides nothing (README, Event order).
+        # wait a run when its key has no row or its row decides nothing (streamkap_cdc README, Event order).
         waiting = set() if batch.full_refresh or newest_before is None else {
             tuple(e[c] for c in table.key) for e in batch.events
             if e["_streamkap_source_ts_ms"] is not None
