@@ -24,8 +24,7 @@ from sqlglot import exp
 
 from test_snowflake_sql import helper_env, parse_snowflake, project_name, read_statements
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "snowflake"))
-import identifiers  # noqa: E402
+from magento_warehouse.devtools import identifiers
 
 REPO = Path(__file__).resolve().parents[2]
 HELPER = Path(__file__).resolve().parent / "snowflake" / "run_history_on_fakesnow.py"

@@ -21,8 +21,7 @@ from dbt.cli.main import dbtRunner
 
 from conftest import REPO, dbt_errors
 
-sys.path.insert(0, str(REPO / "scripts"))
-from magento_cdc.simulator import MagentoSimulator, write_batch  # noqa: E402
+from magento_warehouse.demo.simulator.simulator import MagentoSimulator, write_batch
 
 MART = "crm_newsletter_subscribers"
 HISTORY = "path:models/staging/magento/history"

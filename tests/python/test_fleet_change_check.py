@@ -15,8 +15,7 @@ from dbt.cli.main import dbtRunner
 
 from conftest import REPO, CdcProject, LandingTable, make_cdc_project
 
-sys.path.insert(0, str(REPO / "scripts"))
-import change_check  # noqa: E402
+from magento_warehouse.runner import change_check
 
 T0 = 1_767_000_000_000
 

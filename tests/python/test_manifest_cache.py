@@ -18,10 +18,9 @@ import pytest
 from dbt.cli.main import dbtRunner
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
 
-import manifest_cache  # noqa: E402
-import run_and_sync  # noqa: E402
+from magento_warehouse.runner import manifest_cache
+from magento_warehouse.runner import run_and_sync
 
 PROFILE = """\
 cache_check:

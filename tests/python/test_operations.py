@@ -17,10 +17,9 @@ from dbt.cli.main import dbtRunner
 
 from conftest import REPO
 
-sys.path.insert(0, str(REPO / "scripts"))
-from magento_cdc.operations import DEMO_SCHEDULE  # noqa: E402
-from magento_cdc.simulator import MagentoSimulator, write_batch  # noqa: E402
-from run_demo import differences_from_magento  # noqa: E402
+from magento_warehouse.demo.simulator.operations import DEMO_SCHEDULE
+from magento_warehouse.demo.simulator.simulator import MagentoSimulator, write_batch
+from magento_warehouse.demo.run_demo import differences_from_magento
 
 
 @pytest.fixture

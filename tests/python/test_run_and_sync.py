@@ -31,11 +31,9 @@ from werkzeug import Request, Response
 from conftest import write_duckdb_profile
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
 
-import hightouch  # noqa: E402
-import run_and_sync  # noqa: E402
+from magento_warehouse.runner import hightouch
+from magento_warehouse.runner import run_and_sync
 
 FAKE_KEY = "ht-test-key-7c41e9d0-must-never-be-printed"
 TRIGGERED_SYNCS = ["101", "102", "103"]

@@ -9,7 +9,6 @@ subprocess (fakesnow patches the Snowflake connector, which must not leak here).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -26,8 +25,6 @@ from dbt.cli.main import dbtRunner
 from conftest import write_duckdb_profile
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "scaffold_cdc.py"
-FAKESNOW_HELPER_DIR = Path(__file__).resolve().parent / "snowflake"
 MAGENTO_DIR = Path("models/staging/magento")
 SOURCES = MAGENTO_DIR / "_magento__sources.yml"
 BASE = MAGENTO_DIR / "base"
@@ -36,14 +33,9 @@ STREAMKAP = "_streamkap_source_ts_ms bigint, _streamkap_ts_ms bigint, _streamkap
 
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
-sys.path.insert(0, str(REPO / "scripts"))
-from magento_cdc.schema import TABLES as SIMULATOR_TABLES  # noqa: E402  the landing tables the simulator writes
-
-_spec = importlib.util.spec_from_file_location("scaffold_cdc", SCRIPT)
-assert _spec and _spec.loader
-scaffold_cdc = importlib.util.module_from_spec(_spec)
-sys.modules["scaffold_cdc"] = scaffold_cdc
-_spec.loader.exec_module(scaffold_cdc)
+# the landing tables the simulator writes
+from magento_warehouse.demo.simulator.schema import TABLES as SIMULATOR_TABLES
+from magento_warehouse.scaffold import scaffold_cdc
 
 
 @pytest.fixture(autouse=True)
@@ -489,25 +481,19 @@ SNOWFLAKE_RUN = r"""
 import json, sys
 from pathlib import Path
 
-project, work, scripts, helpers = (Path(p) for p in sys.argv[1:5])
-sys.path[:0] = [str(scripts), str(helpers)]
-import fakesnow
-import run_dbt_on_fakesnow as emulator
+from magento_warehouse.devtools.emulator import emulated_snowflake
+from magento_warehouse.devtools.emulator import landing as emulator
+from magento_warehouse.scaffold import scaffold_cdc
 
-emulator.write_profiles(work / "profiles")
+project, work = (Path(p) for p in sys.argv[1:3])
 landing = f"{emulator.LANDING_DATABASE}.{emulator.LANDING_SCHEMA}"
 streamkap = "_streamkap_source_ts_ms bigint, _streamkap_ts_ms bigint, _streamkap_offset bigint, __deleted varchar"
-with fakesnow.patch():
-    import snowflake.connector
-    conn = snowflake.connector.connect(account="emulated_account", user="emulated_user", password="dummy",
-                                       database=emulator.DATABASE, schema=emulator.SCHEMA)
-    cursor = conn.cursor()
-    cursor.execute(f"create schema if not exists {landing}")
+with emulated_snowflake(work, project, landing=False) as snowflake:
+    cursor = snowflake.cursor
     cursor.execute(f"create table {landing}.CUSTOMER_GROUP (CUSTOMER_GROUP_ID integer, "
                    f"CUSTOMER_GROUP_CODE varchar, {streamkap})")
     cursor.execute(f"create table {landing}.acme_order (entity_id integer, status varchar, "
                    f"grand_total decimal(20,4), created_at timestamp_ntz, {streamkap})")
-    import scaffold_cdc
     passthrough = ["--profiles-dir", str(work / "profiles"), "--target", emulator.TARGET,
                    "--vars", json.dumps({"magento_landing_database": emulator.LANDING_DATABASE,
                                          "magento_landing_schema": emulator.LANDING_SCHEMA})]
@@ -516,7 +502,7 @@ with fakesnow.patch():
         {"database": read.database, "schema": read.schema,
          "tables": {name: table.columns for name, table in read.tables.items()}}))
     code = scaffold_cdc.main([*passthrough, "--project-dir", str(project), "--pk", "acme_order=entity_id"])
-    sys.exit(code)
+sys.exit(code)
 """
 
 
@@ -524,24 +510,18 @@ LETTER_CASE_RUN = r"""
 import contextlib, io, json, sys
 from pathlib import Path
 
-project, work, scripts, helpers = (Path(p) for p in sys.argv[1:5])
-sys.path[:0] = [str(scripts), str(helpers)]
-import fakesnow
-import run_dbt_on_fakesnow as emulator
+from magento_warehouse.devtools.emulator import emulated_snowflake
+from magento_warehouse.devtools.emulator import landing as emulator
+from magento_warehouse.scaffold import scaffold_cdc
 
-emulator.write_profiles(work / "profiles")
+project, work = (Path(p) for p in sys.argv[1:3])
 landing = f"{emulator.LANDING_DATABASE}.{emulator.LANDING_SCHEMA}"
 quoted = '"_streamkap_source_ts_ms" bigint, "_streamkap_ts_ms" bigint, "_streamkap_offset" bigint, "__deleted" varchar'
 runs = {}
-with fakesnow.patch():
-    import snowflake.connector
-    conn = snowflake.connector.connect(account="emulated_account", user="emulated_user", password="dummy",
-                                       database=emulator.DATABASE, schema=emulator.SCHEMA)
-    cursor = conn.cursor()
-    cursor.execute(f"create schema if not exists {landing}")
+with emulated_snowflake(work, project, landing=False) as snowflake:
+    cursor = snowflake.cursor
     cursor.execute(f'create table {landing}.CUSTOMER_GROUP ("customer_group_id" integer, '
                    f'"customer_group_code" varchar, {quoted})')
-    import scaffold_cdc
 
     def run(name, quoted_columns, *options):
         out = io.StringIO()
@@ -571,7 +551,7 @@ def run_in_emulator(script: str, tmp_path: Path) -> tuple[Path, Path]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DBT_", "MAGENTO_LANDING_", "SNOWFLAKE_"))}
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     process = subprocess.run(
-        [sys.executable, "-c", script, str(project), str(work), str(REPO / "scripts"), str(FAKESNOW_HELPER_DIR)],
+        [sys.executable, "-c", script, str(project), str(work)],
         cwd=work, env=env, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert process.returncode == 0, f"{process.stdout[-4000:]}\n{process.stderr[-4000:]}"

@@ -14,12 +14,9 @@ from typing import Any
 import duckdb
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
 
-from magento_cdc.schema import STREAMKAP_COLUMNS, TABLES  # noqa: E402
-from magento_cdc.simulator import (  # noqa: E402
+from magento_warehouse.demo.simulator.schema import COLUMNS_FILE, STREAMKAP_COLUMNS, TABLES
+from magento_warehouse.demo.simulator.simulator import (
     PRODUCT_ATTRIBUTE_IDS,
     PRODUCT_ENTITY_TYPE_ID,
     Batch,
@@ -27,7 +24,7 @@ from magento_cdc.simulator import (  # noqa: E402
     default_start,
     write_batch,
 )
-import simulate_cdc  # noqa: E402
+from magento_warehouse.demo import simulate_cdc
 
 START = datetime(2024, 3, 1, 9, 0)
 START_MS = int((START - datetime(1970, 1, 1)).total_seconds() * 1000)
@@ -345,7 +342,6 @@ def test_cli_writes_then_refuses_to_append_unless_replacing(tmp_path: Path, caps
 
 # ------------------------------------------------- Magento's complete column set
 
-COLUMNS_FILE = SCRIPTS / "magento_cdc" / "magento_columns.json"
 
 
 def magento_columns() -> dict[str, list[dict[str, Any]]]:

@@ -23,8 +23,7 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "snowflake"))
-import identifiers  # noqa: E402
+from magento_warehouse.devtools import identifiers
 
 from test_snowflake_sql import HELPER, REPO, helper_env, read_statements  # noqa: E402
 

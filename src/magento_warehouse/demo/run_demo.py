@@ -36,14 +36,14 @@ from typing import Any, Iterator
 import duckdb
 from dbt.cli.main import dbtRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run_and_sync  # noqa: E402
-from cli_types import non_negative_int, positive_float, positive_int  # noqa: E402
-from hightouch_stub import HightouchStub  # noqa: E402
-from magento_cdc.schema import TABLES  # noqa: E402
-from magento_cdc.simulator import DEMO_SCHEDULE, MagentoSimulator, default_start, write_batch  # noqa: E402
+from magento_warehouse.demo.hightouch_stub import HightouchStub
+from magento_warehouse.demo.simulator.schema import TABLES
+from magento_warehouse.demo.simulator.simulator import DEMO_SCHEDULE, MagentoSimulator, default_start, write_batch
+from magento_warehouse.paths import project_dir
+from magento_warehouse.runner import run_and_sync
+from magento_warehouse.runner.cli_types import non_negative_int, positive_float, positive_int
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = project_dir()
 DEFAULT_DB = os.environ.get("DBT_DUCKDB_PATH", "warehouse/magento.duckdb")
 
 

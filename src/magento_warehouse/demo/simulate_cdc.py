@@ -20,13 +20,15 @@ from pathlib import Path
 
 import duckdb
 
-SCRIPTS = str(Path(__file__).resolve().parent)
-if SCRIPTS not in sys.path:  # imported from elsewhere than scripts/
-    sys.path.insert(0, SCRIPTS)
-
-from cli_types import non_negative_int, positive_float, positive_int  # noqa: E402
-from magento_cdc.schema import TABLES  # noqa: E402
-from magento_cdc.simulator import DEMO_BATCHES, DEMO_SCHEDULE, MagentoSimulator, default_start, write_batch  # noqa: E402
+from magento_warehouse.demo.simulator.schema import TABLES
+from magento_warehouse.demo.simulator.simulator import (
+    DEMO_BATCHES,
+    DEMO_SCHEDULE,
+    MagentoSimulator,
+    default_start,
+    write_batch,
+)
+from magento_warehouse.runner.cli_types import non_negative_int, positive_float, positive_int
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_EMPTY = 0, 1, 2, 3
 

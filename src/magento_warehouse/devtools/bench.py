@@ -27,7 +27,9 @@ from pathlib import Path
 import duckdb
 from dbt.cli.main import dbtRunner
 
-REPO = Path(__file__).resolve().parents[1]
+from magento_warehouse.paths import project_dir
+
+REPO = project_dir()
 BATCH = 2_000  # new events per incremental run
 KEYS = 50_000
 

@@ -28,10 +28,11 @@ from pathlib import Path
 
 import duckdb
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-from hightouch_stub import HightouchStub  # noqa: E402
-from magento_cdc.simulator import MagentoSimulator, write_batch  # noqa: E402
+from magento_warehouse.demo.hightouch_stub import HightouchStub
+from magento_warehouse.demo.simulator.simulator import MagentoSimulator, write_batch
+from magento_warehouse.paths import project_dir
+
+REPO = project_dir()
 
 BASELINE = "e224bd1"
 BASELINE_ARGS = "--selector crm_realtime_changed --state-dir {work}/baseline_state"

@@ -50,7 +50,9 @@ from pathlib import Path
 
 import duckdb
 
-REPO = Path(__file__).resolve().parents[1]
+from magento_warehouse.paths import project_dir
+
+REPO = project_dir()
 BIN = REPO / ".venv" / "bin" if (REPO / ".venv" / "bin" / "dbt").exists() else Path(sys.executable).parent
 PYTHON, DBT = BIN / "python", BIN / "dbt"
 

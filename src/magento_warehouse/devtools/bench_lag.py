@@ -33,9 +33,11 @@ from typing import Any, Iterator
 import duckdb
 from dbt.cli.main import dbtRunner
 
-from bench import make_project  # the single-table benchmark's project: one current-state model of sales_order
+# the single-table benchmark's project: one current-state model of sales_order
+from magento_warehouse.devtools.bench import make_project
+from magento_warehouse.paths import project_dir
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = project_dir()
 MINUTE = 60_000
 HOUR = 60 * MINUTE
 CYCLE_MS = 5 * MINUTE

@@ -39,7 +39,7 @@ Overlapping runs:
 Parsing:
   The manifest of the last parse is kept in dbt's target folder and loaded
   while no file the parse read, flag, var, env var or dbt version has changed
-  (scripts/manifest_cache.py): a cycle over a large fleet skips the parse.
+  (manifest_cache.py): a cycle over a large fleet skips the parse.
 
 Environment:
   HIGHTOUCH_API_KEY  Hightouch API key; required when a sync would be triggered
@@ -95,14 +95,9 @@ from dbt.config.project import load_raw_project
 from dbt.config.renderer import ProfileRenderer
 from dbt.contracts.graph.manifest import Manifest
 
-SCRIPTS = str(Path(__file__).resolve().parent)
-if SCRIPTS not in sys.path:  # imported from elsewhere than scripts/
-    sys.path.insert(0, SCRIPTS)
-
-import change_check  # noqa: E402
-import manifest_cache  # noqa: E402
-from cli_types import non_negative_float, non_negative_int, positive_float  # noqa: E402
-from hightouch import (  # noqa: E402
+from magento_warehouse.runner import change_check, manifest_cache
+from magento_warehouse.runner.cli_types import non_negative_float, non_negative_int, positive_float
+from magento_warehouse.runner.hightouch import (
     DEFAULT_BASE_URL,
     DONE_STATUSES,
     FAILED_STATUSES,
@@ -110,7 +105,7 @@ from hightouch import (  # noqa: E402
     HightouchError,
     RetryPolicy,
 )
-from hightouch import log as client_log  # noqa: E402
+from magento_warehouse.runner.hightouch import log as client_log
 
 EXIT_OK, EXIT_BUILD_FAILED, EXIT_SYNC_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_WAREHOUSE_BUSY = 0, 1, 2, 3, 4, 5
 LOCK_FILE = "run_and_sync.lock"
@@ -753,5 +748,10 @@ def exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
-if __name__ == "__main__":
+def entry_point() -> NoReturn:
+    """The console script magento-run-and-sync."""
     exit_now(main())
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -79,7 +79,7 @@ SOURCES_FILE = Path("models/staging/magento/_magento__sources.yml")
 BASE_DIR = Path("models/staging/magento/base")
 PROPERTIES_FILE = BASE_DIR / "_magento__base_models.yml"
 MODEL_PREFIX = "base_magento__"
-KEYS_FILE = Path(__file__).resolve().parent / "scaffold" / "magento_primary_keys.csv"
+KEYS_FILE = Path(__file__).resolve().with_name("magento_primary_keys.csv")
 OPERATION = "scaffold_landing_columns"
 # Where the keys of a list item start in the files: source tables, their columns, models.
 SOURCE_TABLE_COLUMN, SOURCE_COLUMN_COLUMN, PROPERTIES_COLUMN = 8, 12, 4
@@ -843,7 +843,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "a composite key as a,b; repeatable")
     parser.add_argument("--keys-file", type=Path, default=KEYS_FILE,
                         help="CSV of known primary keys, columns table,primary_key,module,comment "
-                             "(default: scripts/scaffold/magento_primary_keys.csv)")
+                             "(default: magento_primary_keys.csv of this package)")
     dbt = parser.add_argument_group("passed to dbt")
     dbt.add_argument("--project-dir", type=Path,
                      default=Path(os.environ.get("DBT_PROJECT_DIR", ".")),
