@@ -10,7 +10,6 @@ rebuilds the mart with its own SQL. The rebuild must equal the recorded mart.
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 from datetime import datetime, timezone
 from pathlib import Path

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sys
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field

@@ -8,12 +8,11 @@ change logs really received events.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from dbt.cli.main import dbtRunner
 
-from conftest import REPO, CdcProject, LandingTable, make_cdc_project
+from conftest import CdcProject, LandingTable, make_cdc_project
 
 from magento_warehouse.runner import change_check
 

@@ -10,17 +10,17 @@ watched (not replaced) to tell a loaded manifest from a parsed one.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from dbt.cli.main import dbtRunner
 
-REPO = Path(__file__).resolve().parents[2]
-
 from magento_warehouse.runner import manifest_cache
 from magento_warehouse.runner import run_and_sync
+
+REPO = Path(__file__).resolve().parents[2]
+
 
 PROFILE = """\
 cache_check:

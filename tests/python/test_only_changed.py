@@ -7,7 +7,6 @@ simulated warehouse, against the local Hightouch stand-in.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import duckdb

@@ -7,7 +7,6 @@ reconciliation of each current-state table with its change log).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import duckdb

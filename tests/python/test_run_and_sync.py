@@ -17,7 +17,6 @@ import json
 import logging
 import re
 import socket
-import sys
 import textwrap
 import time
 from dataclasses import dataclass, field
@@ -28,12 +27,13 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from magento_warehouse.runner import hightouch
+from magento_warehouse.runner import run_and_sync
+
 from conftest import write_duckdb_profile
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
-from magento_warehouse.runner import hightouch
-from magento_warehouse.runner import run_and_sync
 
 FAKE_KEY = "ht-test-key-7c41e9d0-must-never-be-printed"
 TRIGGERED_SYNCS = ["101", "102", "103"]

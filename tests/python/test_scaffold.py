@@ -22,6 +22,10 @@ import pytest
 import yaml
 from dbt.cli.main import dbtRunner
 
+# the landing tables the simulator writes
+from magento_warehouse.demo.simulator.schema import TABLES as SIMULATOR_TABLES
+from magento_warehouse.scaffold import scaffold_cdc
+
 from conftest import write_duckdb_profile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,10 +36,6 @@ PROPERTIES = BASE / "_magento__base_models.yml"
 STREAMKAP = "_streamkap_source_ts_ms bigint, _streamkap_ts_ms bigint, _streamkap_offset bigint, __deleted varchar"
 
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-
-# the landing tables the simulator writes
-from magento_warehouse.demo.simulator.schema import TABLES as SIMULATOR_TABLES
-from magento_warehouse.scaffold import scaffold_cdc
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ current-state models must absorb."""
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path

@@ -18,14 +18,13 @@ import json
 import subprocess
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from magento_warehouse.devtools import identifiers
 
-from test_snowflake_sql import HELPER, REPO, helper_env, read_statements  # noqa: E402
+from test_snowflake_sql import HELPER, REPO, helper_env, read_statements
 
 TABLES = ("customer_group", "sales_order")
 SHAPES = ("upper", "quoted-lower")

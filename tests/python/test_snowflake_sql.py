@@ -31,10 +31,11 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
+from magento_warehouse.runner import change_check
+
 REPO = Path(__file__).resolve().parents[2]
 HELPER = Path(__file__).resolve().parent / "snowflake" / "run_dbt_on_fakesnow.py"
 BASE_MODELS_DIR = REPO / "models" / "staging" / "magento" / "base"
-from magento_warehouse.runner import change_check
 
 MARKER = change_check.MARKER
 

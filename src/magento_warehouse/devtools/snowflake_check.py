@@ -37,7 +37,6 @@ Usage: .venv/bin/python scripts/snowflake_check.py [--work-dir DIR] [--project-d
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import subprocess
