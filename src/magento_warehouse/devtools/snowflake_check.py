@@ -51,6 +51,7 @@ from magento_warehouse.devtools.emulator.landing import LABEL_COLUMNS, TARGET, f
 from magento_warehouse.devtools.snowflake_statements import check_shape
 from magento_warehouse.paths import project_dir as project_dir_default
 from magento_warehouse.scaffold import scaffold_cdc
+from magento_warehouse.scaffold.landing import operation_project
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its notes on `show ...` commands
 
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     works = {shape: work / shape for shape in dict.fromkeys(args.shapes)}
     if not args.select:
         # The scaffold's operation project is shared by the shapes: set it up before they run.
-        scaffold_cdc.operation_project(project_dir)
+        operation_project(project_dir)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DBT_", "MAGENTO_LANDING_", "SNOWFLAKE_"))}
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     processes = {}
