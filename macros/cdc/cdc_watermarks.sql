@@ -204,7 +204,7 @@ alter table {{ watermarks }} add column if not exists {{ column }} bigint;
 {% endmacro %}
 
 
-{# run-operation for the project's runner (scripts/change_check.py), which decides
+{# run-operation for the project's runner (magento_warehouse.runner.change_check), which decides
    from the answer which current-state models have events to apply. Two metadata
    queries for the whole fleet, however many tables: the tables of the given schemas
    with their row counts, then the watermarks of the target schemas that have them.
