@@ -27,18 +27,8 @@ from typing import Any, ClassVar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cdc_strategies import (
-    SEQUENCE,
-    Batch,
-    ChangeLog,
-    action_lists,
-    dbt_vars,
-    example_project,
-    is_deleted,
-    land,
-    next_batch,
-    rhythm,
-)
+from cdc_strategies import SEQUENCE, Batch, ChangeLog, action_lists, dbt_vars
+from cdc_strategies import example_project, is_deleted, land, next_batch, rhythm
 from conftest import CdcProject, LandingTable, change_event, property_settings
 
 MODEL = "main_magento.history_magento__widget"

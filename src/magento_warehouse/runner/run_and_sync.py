@@ -107,6 +107,10 @@ from magento_warehouse.runner.hightouch import log as client_log
 from magento_warehouse.runner.hightouch_phase import SyncOutcome, api_base_url, make_client, run_syncs
 from magento_warehouse.runner.report import print_changes, print_plan, print_summary
 
+# The exit code of each error that ends a run early.
+EXIT_CODES = {UsageError: EXIT_USAGE, DbtError: EXIT_BUILD_FAILED, RunLocked: EXIT_LOCKED,
+              WarehouseBusy: EXIT_WAREHOUSE_BUSY}
+
 __all__ = ["LOCK_FILE", "SELECTION_CACHE", "main", "parse_args", "parse_project"]  # what callers use
 
 
@@ -240,18 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _retry_warnings_to_stderr():
             return run(args)
-    except UsageError as error:
+    except (UsageError, DbtError, RunLocked, WarehouseBusy) as error:
         print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except DbtError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BUILD_FAILED
-    except RunLocked as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_LOCKED
-    except WarehouseBusy as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_WAREHOUSE_BUSY
+        return EXIT_CODES[type(error)]
     except KeyboardInterrupt:
         print("interrupted; sync runs already triggered go on in Hightouch", file=sys.stderr)
         return 130
