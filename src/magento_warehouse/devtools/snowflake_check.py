@@ -137,10 +137,8 @@ def check(works: dict[str, Path]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work-dir", type=Path, default=None,
-                        help="(default: target/snowflake_check of the project)")
-    parser.add_argument("--project-dir", type=Path, default=None,
-                        help="the dbt project (default: $DBT_PROJECT_DIR, else the current folder's)")
+    parser.add_argument("--work-dir", type=Path, default=None)  # target/snowflake_check of the project
+    parser.add_argument("--project-dir", type=Path, default=None)  # $DBT_PROJECT_DIR, else the current folder's
     parser.add_argument("--select", nargs="+", default=[],
                         help="only `dbt build --select` these (no seeds, freshness, merge run or scaffold)")
     parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=list(SHAPES),

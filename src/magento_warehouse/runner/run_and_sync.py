@@ -39,7 +39,7 @@ Overlapping runs:
 Parsing:
   The manifest of the last parse is kept in dbt's target folder and loaded
   while no file the parse read, flag, var, env var or dbt version has changed
-  (manifest_cache.py): a cycle over a large fleet skips the parse.
+  (runner/manifest_cache.py): a cycle over a large fleet skips the parse.
 
 Environment:
   HIGHTOUCH_API_KEY  Hightouch API key; required when a sync would be triggered
