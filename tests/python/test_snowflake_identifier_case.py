@@ -8,7 +8,7 @@ sources' data tests (the audit included) and source freshness.
 
 The emulator (DuckDB) resolves names in any letter case, so running proves little about
 case: every statement dbt sent is also resolved against the emulator's catalog by
-Snowflake's rules (tests/python/snowflake/identifiers.py): an unquoted name resolves
+Snowflake's rules (magento_warehouse.devtools.identifiers): an unquoted name resolves
 upper-case, a quoted one as written.
 """
 
