@@ -21,7 +21,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 import test_run_and_sync as base
-from test_run_and_sync import FAKE_KEY, SCRIPTS, Answer, CliRun, FakeHightouch, build_marks, client_for, run_json
+from fake_hightouch import FAKE_KEY, Answer, CliRun, FakeHightouch, client_for, run_json
+from test_run_and_sync import SCRIPTS, build_marks
 
 from magento_warehouse.runner import hightouch
 from magento_warehouse.runner import run_and_sync
