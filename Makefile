@@ -9,10 +9,13 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
 .PHONY: demo test bench bench-lag lint docs clean lock snowflake-check
 
-$(BIN)/dbt: requirements.txt
+# The pinned dependencies, then this project's Python package (src/magento_warehouse),
+# editable: scripts/*.py are its entry points.
+$(BIN)/dbt: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet -e .
 	touch $@
 
 # The CDC engine is the local dbt package packages/streamkap_cdc: `dbt deps` links it
@@ -35,7 +38,7 @@ test: $(DEPS)
 
 # Every resource compiled for a snowflake target and run in the emulator (fakesnow);
 # each statement dbt sends parsed as Snowflake SQL and scanned for DuckDB-only
-# functions. Known emulator gaps: tests/python/snowflake/emulator_gaps.yml.
+# functions. Known emulator gaps: src/magento_warehouse/devtools/emulator/emulator_gaps.yml.
 snowflake-check: $(DEPS)
 	$(BIN)/python scripts/snowflake_check.py
 

@@ -4,13 +4,15 @@
 dbt_project.yml, macros, generic tests and the streamkap_cdc package, with landing
 tables and current-state models chosen by the test, so each test exercises the real
 CDC engine quickly.
+`change_event` builds the change events tests land by hand; the hypothesis profiles
+of the property-based tests are registered here, once.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
-import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,15 +21,53 @@ from typing import Any, Iterable
 import duckdb
 import pytest
 from dbt.cli.main import dbtRunner, dbtRunnerResult
+from hypothesis import HealthCheck, settings
+from magento_warehouse.engine_package import link_engine_package
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
-from engine_package import link_engine_package  # noqa: E402
 
 LANDING_SCHEMA = "streamkap"
 STREAMKAP_COLUMNS = ["_streamkap_source_ts_ms", "_streamkap_ts_ms", "_streamkap_offset", "__deleted"]
 
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+# The property-based tests' profiles; HYPOTHESIS_PROFILE picks one (default ci).
+for _name, _examples in (("ci", 50), ("thorough", 300)):
+    settings.register_profile(_name, max_examples=_examples, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def property_settings(ci_examples: int | None = None) -> settings:
+    """The profile HYPOTHESIS_PROFILE names; `ci_examples` sets a test's own example count
+    under the ci profile (a slower property runs fewer)."""
+    name = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+    profile = settings.get_profile(name)
+    if name == "ci" and ci_examples is not None:
+        return settings(profile, max_examples=ci_examples)
+    return profile
+
+
+def change_event(source_ms: int, offset: int | None, ts_ms: int | None = None, deleted: Any = "false",
+                 **columns: Any) -> dict[str, Any]:
+    """A Streamkap change event: the Magento `columns`, then Streamkap's metadata (epoch
+    milliseconds; ingestion defaults to the commit time)."""
+    return {**columns, "_streamkap_source_ts_ms": source_ms, "_streamkap_offset": offset,
+            "_streamkap_ts_ms": source_ms if ts_ms is None else ts_ms, "__deleted": deleted}
+
+
+class SecondEvents:
+    """Events of a widget-like table, timed in seconds after `t0`, ingested half a second
+    after their commit unless `ts` says; offsets from a counter of their own unless `off` says."""
+
+    def __init__(self, t0: int) -> None:
+        self.t0 = t0
+        self.offsets = itertools.count(1)
+
+    def __call__(self, key: Any, name: str | None = None, *, src: int, off: int | None = None, ts: int | None = None,
+                 deleted: Any = "false", **columns: Any) -> dict[str, Any]:
+        return change_event(self.t0 + src * 1000, next(self.offsets) if off is None else off,
+                            self.t0 + (src if ts is None else ts) * 1000 + 500, deleted,
+                            entity_id=key, name=name, **columns)
 
 
 def run_dbt(args: list[str], project_dir: Path, *, expect_success: bool = True) -> dbtRunnerResult:

@@ -7,25 +7,24 @@ current state is left as it was.
 
 from __future__ import annotations
 
-import itertools
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from conftest import CdcProject, LandingTable, data_test_results, dbt_errors
+from conftest import CdcProject, LandingTable, SecondEvents, data_test_results, dbt_errors
 
 T0 = 1_767_000_000_000
 WIDGET = LandingTable("widget", {"entity_id": "integer", "name": "varchar", "qty": "integer",
                                  "price": "decimal(10,2)"})
 MODEL = "main_magento.widget"
-_offsets = itertools.count(1)
+
+
+_events = SecondEvents(T0)
 
 
 def ev(key: Any, name: str, *, src: int, off: int | None = None, deleted: Any = "false", **columns: Any) -> dict[str, Any]:
-    return {"entity_id": key, "name": name, "qty": 1, "price": 9.99, **columns,
-            "_streamkap_source_ts_ms": T0 + src * 1000, "_streamkap_ts_ms": T0 + src * 1000 + 500,
-            "_streamkap_offset": next(_offsets) if off is None else off, "__deleted": deleted}
+    return _events(key, name, src=src, off=off, deleted=deleted, **{"qty": 1, "price": 9.99, **columns})
 
 
 @pytest.fixture

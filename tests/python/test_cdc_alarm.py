@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import CdcProject, LandingTable, data_test_results
+from conftest import CdcProject, LandingTable, change_event, data_test_results
 
 MINUTE = 60_000
 T0 = 1_767_000_000_000
@@ -21,8 +21,7 @@ ALARM = "test_name:cdc_newest_events_applied"
 
 def ev(key: Any, name: str, *, ts: int, off: int, src: int | None = None, deleted: str = "false") -> dict[str, Any]:
     """An event; `ts` and `src` are ms after T0 (the commit defaults to 500 ms before ingestion)."""
-    return {"entity_id": key, "name": name, "_streamkap_source_ts_ms": T0 + (ts - 500 if src is None else src),
-            "_streamkap_ts_ms": T0 + ts, "_streamkap_offset": off, "__deleted": deleted}
+    return change_event(T0 + (ts - 500 if src is None else src), off, T0 + ts, deleted, entity_id=key, name=name)
 
 
 @pytest.fixture

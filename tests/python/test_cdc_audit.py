@@ -17,7 +17,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from conftest import REPO, CdcProject, LandingTable, data_test_results, make_cdc_project
+from conftest import REPO, CdcProject, LandingTable, change_event, data_test_results, make_cdc_project
 
 T0 = 1_767_000_000_000
 AUDIT = "tag:cdc_reconciliation"
@@ -31,8 +31,7 @@ PRISTINE = [*KEYS, "cdc_watermarks"]
 
 def ev(src: int, off: int, ts: int | None = None, deleted: Any = "false", **columns: Any) -> dict[str, Any]:
     """One change event; `src` and `ts` are seconds after T0 (ts defaults to src)."""
-    return {**columns, "_streamkap_source_ts_ms": T0 + src * 1000, "_streamkap_offset": off,
-            "_streamkap_ts_ms": T0 + (src if ts is None else ts) * 1000, "__deleted": deleted}
+    return change_event(T0 + src * 1000, off, T0 + (src if ts is None else ts) * 1000, deleted, **columns)
 
 
 def write_audits(project: CdcProject, tables: dict[str, Any]) -> None:

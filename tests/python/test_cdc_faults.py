@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import CdcProject, LandingTable
+from conftest import CdcProject, LandingTable, change_event
 
 T0 = 1_767_000_000_000
 WIDGET = LandingTable("widget", {"entity_id": "integer", "name": "varchar"})
@@ -59,9 +59,8 @@ def test_runs_killed_at_random_moments_never_lose_an_event(cdc_project: CdcProje
         for _ in range(rng.randint(1, 30)):
             offset += 1
             now += rng.randint(1, 5000)
-            batch.append({"entity_id": rng.randint(1, 40), "name": f"v{offset}", "_streamkap_source_ts_ms": now,
-                          "_streamkap_ts_ms": now, "_streamkap_offset": offset,
-                          "__deleted": "true" if rng.random() < 0.2 else "false"})
+            batch.append(change_event(now, offset, entity_id=rng.randint(1, 40), name=f"v{offset}",
+                                      deleted="true" if rng.random() < 0.2 else "false"))
         cdc_project.append("widget", batch)
         events.extend(batch)
 
@@ -88,8 +87,7 @@ def test_models_of_one_schema_build_in_parallel(cdc_project: CdcProject) -> None
     for name in tables:
         cdc_project.add_table(LandingTable(name, WIDGET.columns))
         cdc_project.current_state_model(name, "entity_id")
-        cdc_project.append(name, [{"entity_id": 1, "name": name, "_streamkap_source_ts_ms": T0, "_streamkap_ts_ms": T0,
-                                   "_streamkap_offset": 1, "__deleted": "false"}])
+        cdc_project.append(name, [change_event(T0, 1, entity_id=1, name=name)])
     cdc_project.dbt("run", "--full-refresh")
     for name in tables:
         assert cdc_project.query(f"select name from main_magento.{name}") == [(name,)]
@@ -108,8 +106,7 @@ def test_a_failing_post_hook_leaves_no_applied_delete_visible(cdc_project: CdcPr
         "{{ config(materialized='view') }} select * from {{ ref('" + name + "') }}")
 
     def event(key: int, label: str, offset: int, deleted: str = "false") -> dict[str, Any]:
-        return {"entity_id": key, "name": label, "_streamkap_source_ts_ms": T0 + offset, "_streamkap_ts_ms": T0 + offset,
-                "_streamkap_offset": offset, "__deleted": deleted}
+        return change_event(T0 + offset, offset, deleted=deleted, entity_id=key, name=label)
 
     cdc_project.append("widget", [event(1, "a", 1), event(2, "b", 2)])
     cdc_project.dbt("run")

@@ -6,32 +6,22 @@ model in-process, and asserts on the versions it leaves.
 
 from __future__ import annotations
 
-import itertools
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import CdcProject, LandingTable, dbt_errors
+from conftest import CdcProject, LandingTable, SecondEvents, dbt_errors
 
 T0 = 1_767_000_000_000  # an epoch-ms origin; tests add seconds to it
 WIDGET = LandingTable("widget", {"entity_id": "integer", "name": "varchar", "qty": "integer"})
 MODEL = "main_magento.history_magento__widget"
 
-_offsets = itertools.count(1)
 
 
-def ev(key: Any, name: str | None = None, *, src: int, off: int | None = None, ts: int | None = None,
-       deleted: Any = "false", **columns: Any) -> dict[str, Any]:
-    """One change event. `src` and `ts` are seconds after T0; offset defaults to a counter."""
-    return {
-        "entity_id": key, "name": name, **columns,
-        "_streamkap_source_ts_ms": T0 + src * 1000,
-        "_streamkap_offset": next(_offsets) if off is None else off,
-        "_streamkap_ts_ms": T0 + (src if ts is None else ts) * 1000 + 500,
-        "__deleted": deleted,
-    }
+# One change event. `src` and `ts` are seconds after T0; offset defaults to a counter.
+ev = SecondEvents(T0)
 
 
 def at(seconds: int | None) -> datetime | None:

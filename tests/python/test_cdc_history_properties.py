@@ -19,23 +19,19 @@ the next version starts or the delete closing it was committed (by the same rule
 
 from __future__ import annotations
 
-import json
-import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import CdcProject, LandingTable, make_cdc_project
+from cdc_strategies import SEQUENCE, Batch, ChangeLog, action_lists, dbt_vars
+from cdc_strategies import example_project, is_deleted, land, next_batch, rhythm
+from conftest import CdcProject, LandingTable, change_event, property_settings
 
-LOOKBACK_MINUTES = 1
-LOOKBACK_MS = LOOKBACK_MINUTES * 60_000
-T0 = 1_767_000_000_000
 MODEL = "main_magento.history_magento__widget"
-SEQUENCE = ("_streamkap_offset", "_streamkap_source_ts_ms", "_streamkap_ts_ms")
 MAX_RUNS = 4  # incremental runs per example, to keep the test under a few minutes
 
 
@@ -55,77 +51,31 @@ SHAPES = {
 }
 WORKDIR = Path(tempfile.mkdtemp(prefix="cdc_history_properties_"))
 
-settings.register_profile("ci", max_examples=25, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("thorough", max_examples=300, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
+class HistoryLog(ChangeLog):
+    """The change log of a table with a name and a note column (Magento's rows: their values)."""
 
-@dataclass
-class ChangeLog:
-    """Builds a Streamkap change log while tracking Magento's rows."""
-
-    table: LandingTable
-    draw: st.DrawFn
-    ts: int = T0
-    offset: int = 0
-    events: list[dict[str, Any]] = field(default_factory=list)
-    rows: dict[tuple, tuple[str, str]] = field(default_factory=dict)
-    resets: list[int] = field(default_factory=list)
-    snapshot_ms: int | None = None
-    backdated: int = 0
-
-    def flag(self, deleted: bool) -> Any:
-        if self.table.deleted_type == "boolean":
-            return True if deleted else self.draw(st.sampled_from([False, None]))
-        return self.draw(st.sampled_from(["true", "TRUE"] if deleted else ["false", "FALSE", None]))
+    true_spellings: ClassVar[tuple[str, ...]] = ("true", "TRUE")
 
     def emit(self, key: tuple, values: tuple[str, str], deleted: bool, step_s: int,
              source_ts: int | None = None) -> dict[str, Any]:
-        self.ts += step_s * 1000
-        self.offset += 1
-        if source_ts is None and self.backdated:
-            self.backdated -= 1
-            source_ts = self.snapshot_ms - (self.backdated + 1) * 1000
-        if source_ts is None:
-            source_ts = (self.ts // 1000) * 1000  # MySQL: one-second commit times
-        event = {**dict(zip(self.table.key, key)), "name": values[0], "note": values[1],
-                 "_streamkap_source_ts_ms": source_ts, "_streamkap_offset": self.offset,
-                 "_streamkap_ts_ms": self.ts, "__deleted": self.flag(deleted)}
+        event = self.event(key, {"name": values[0], "note": values[1]}, deleted, self.advance(step_s, source_ts))
         self.events.append(event)
         return event
 
-    def current_topic(self) -> list[dict[str, Any]]:
-        since = self.resets[-1] if self.resets else 0
-        return [e for e in self.events if e["_streamkap_ts_ms"] >= since]
 
-
-actions = st.lists(
-    st.one_of(
-        st.tuples(st.just("upsert"), st.integers(1, 3), st.integers(0, 1), st.sampled_from("ab"), st.sampled_from("xy")),
-        st.tuples(st.just("delete"), st.integers(1, 3), st.integers(0, 1)),
-        st.tuples(st.just("replay"), st.integers(1, 5)),
-        st.tuples(st.just("duplicate"),),
-        st.tuples(st.just("stale"), st.integers(0, 10**6)),
-        st.tuples(st.just("snapshot"), st.integers(0, 3)),
-        st.tuples(st.just("unplaceable"), st.sampled_from(["entity_id", *SEQUENCE])),
-        st.tuples(st.just("restart_offsets"), st.booleans()),
-        st.tuples(st.just("batch"),),
-        st.tuples(st.just("full_refresh"),),
-        st.tuples(st.just("pause"),),
-    ),
-    min_size=1,
+actions = action_lists(
+    st.tuples(st.just("upsert"), st.integers(1, 3), st.integers(0, 1), st.sampled_from("ab"), st.sampled_from("xy")),
+    st.tuples(st.just("delete"), st.integers(1, 3), st.integers(0, 1)),
+    st.tuples(st.just("replay"), st.integers(1, 5)),
+    st.tuples(st.just("duplicate"),),
+    st.tuples(st.just("stale"), st.integers(0, 10**6)),
+    st.tuples(st.just("snapshot"), st.integers(0, 3)),
     max_size=35,
 )
 
 
-@dataclass
-class Batch:
-    events: list[dict[str, Any]] = field(default_factory=list)
-    full_refresh: bool = False
-
-
-def play(draw_actions: list[tuple], log: ChangeLog) -> list[Batch]:
+def play(draw_actions: list[tuple], log: HistoryLog) -> list[Batch]:
     draw = log.draw
     batches = [Batch()]
     lagging: list[dict[str, Any]] = []  # visible a batch late, ingestion time unchanged
@@ -156,9 +106,7 @@ def play(draw_actions: list[tuple], log: ChangeLog) -> list[Batch]:
             if flush or wait <= 1:
                 arrive(event)
         held = [] if flush else [(wait - 1, e) for wait, e in held if wait > 1]
-        newest = max((e["_streamkap_ts_ms"] or 0 for b in batches for e in b.events), default=0)
-        batches[-1].events.extend(e for e in lagging if e["_streamkap_ts_ms"] < newest - LOOKBACK_MS)
-        batches.append(Batch([e for e in lagging if e["_streamkap_ts_ms"] >= newest - LOOKBACK_MS]))
+        next_batch(batches, lagging)
         lagging = []
 
     for action in draw_actions:
@@ -193,26 +141,16 @@ def play(draw_actions: list[tuple], log: ChangeLog) -> list[Batch]:
             log.backdated = action[1]
         elif kind == "unplaceable":
             log.ts += 1000
-            event = {**dict(zip(log.table.key, key_of(1, 0))), "name": "?", "note": "?",
-                     "_streamkap_source_ts_ms": log.ts, "_streamkap_offset": 10**6, "_streamkap_ts_ms": log.ts,
-                     "__deleted": None, action[1]: None}
+            event = {**change_event(log.ts, 10**6, deleted=None, **dict(zip(log.table.key, key_of(1, 0))),
+                                    name="?", note="?"), action[1]: None}
             batches[-1].events.append(event)
         elif kind == "restart_offsets":
             # The topic is recreated; half the time the restart is declared, once the
             # old topic is drained. Either way the data must tell.
             close_batch(flush=True)
-            log.ts += 1000
-            log.offset = -1
-            log.backdated = 0
-            if action[1]:
-                log.resets.append(log.ts + 1000)
-        elif kind == "full_refresh":
-            batches[-1].full_refresh = True
-            close_batch()
-        elif kind == "pause":
-            log.ts += 3 * LOOKBACK_MS
-        elif kind == "batch":
-            close_batch()
+            log.restart_offsets(declared=action[1], after_ms=1000)
+        else:
+            rhythm(kind, log, batches, close_batch)
     close_batch(flush=True)
     close_batch()
     batches = [b for b in batches if b.events or b.full_refresh]
@@ -221,10 +159,6 @@ def play(draw_actions: list[tuple], log: ChangeLog) -> list[Batch]:
         batches[MAX_RUNS - 1].events.extend(extra.events)
         batches[MAX_RUNS - 1].full_refresh |= extra.full_refresh
     return batches[:MAX_RUNS]
-
-
-def is_deleted(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
 def oracle(visible: list[dict[str, Any]], shape: Shape, resets: list[int]) -> list[tuple]:
@@ -282,8 +216,7 @@ def actual(project: CdcProject, shape: Shape) -> list[tuple]:
 
 
 def fresh_project(shape: Shape) -> CdcProject:
-    project = make_cdc_project(Path(tempfile.mkdtemp(prefix="example_", dir=WORKDIR)) / "project")
-    project.add_table(shape.table)
+    project = example_project(WORKDIR, shape.table)
     folder = project.root / "models/staging/magento/history"
     folder.mkdir(parents=True)
     track = "" if shape.track is None else f", track_columns={list(shape.track)!r}"
@@ -292,28 +225,20 @@ def fresh_project(shape: Shape) -> CdcProject:
     return project
 
 
-def dbt_vars(resets: list[int]) -> list[str]:
-    return ["--vars", json.dumps({"cdc_lookback_minutes": LOOKBACK_MINUTES, "cdc_offset_resets": {"widget": resets}})]
-
-
-@settings(settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci")))
+@settings(property_settings(ci_examples=25))
 @given(shape=st.sampled_from(sorted(SHAPES)), draw_actions=actions, data=st.data())
 def test_incremental_history_matches_the_oracle_and_a_full_refresh(shape: str, draw_actions: list[tuple],
                                                                     data: st.DataObject) -> None:
     shape_ = SHAPES[shape]
-    log = ChangeLog(shape_.table, data.draw)
+    log = HistoryLog(shape_.table, data.draw)
     batches = play(draw_actions, log)
     project = fresh_project(shape_)
     visible: list[dict[str, Any]] = []
     if not batches:
         project.dbt("run", *dbt_vars([]))
     for batch in batches:
-        newest_before = max((e["_streamkap_ts_ms"] or 0 for e in visible), default=None)
         # Ingestion times run late by at most the lookback: late events are stamped when they arrive.
-        assert newest_before is None or all(
-            e["_streamkap_ts_ms"] is None or e["_streamkap_ts_ms"] >= newest_before - LOOKBACK_MS for e in batch.events)
-        project.append("widget", batch.events)
-        visible.extend(batch.events)
+        land(project, visible, batch)
         project.dbt("run", *(["--full-refresh"] if batch.full_refresh else []), *dbt_vars(log.resets))
         assert actual(project, shape_) == oracle(visible, shape_, log.resets)
 

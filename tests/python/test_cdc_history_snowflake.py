@@ -24,8 +24,7 @@ from sqlglot import exp
 
 from test_snowflake_sql import helper_env, parse_snowflake, project_name, read_statements
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "snowflake"))
-import identifiers  # noqa: E402
+from magento_warehouse.devtools import identifiers
 
 REPO = Path(__file__).resolve().parents[2]
 HELPER = Path(__file__).resolve().parent / "snowflake" / "run_history_on_fakesnow.py"
@@ -122,7 +121,7 @@ def test_emulated_history_counts_a_redelivery_as_its_original(emulated: tuple[Pa
 
 def test_every_history_statement_resolves_under_snowflake_case_rules(
         emulated: tuple[Path, dict[str, Any], list]) -> None:
-    """The emulator resolves names in any case; Snowflake does not (snowflake/identifiers.py)."""
+    """The emulator resolves names in any case; Snowflake does not (devtools/identifiers.py)."""
     _, summary, statements = emulated
     catalog = identifiers.catalog_from_rows(summary["catalog"])
     problems, kinds = [], set()

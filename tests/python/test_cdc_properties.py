@@ -14,23 +14,19 @@ at the end with Magento's true rows, and with a --full-refresh rebuild.
 
 from __future__ import annotations
 
-import json
-import os
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import CdcProject, LandingTable, make_cdc_project
+from cdc_strategies import LOOKBACK_MS, SEQUENCE, Batch, ChangeLog, action_lists, dbt_vars
+from cdc_strategies import example_project, is_deleted, land, next_batch, rhythm
+from conftest import CdcProject, LandingTable, property_settings
 
-# Shorter than the project's default, so that runs often leave old events out of the window.
-LOOKBACK_MINUTES = 1
-LOOKBACK_MS = LOOKBACK_MINUTES * 60_000
-T0 = 1_767_000_000_000
 MODEL = "main_magento.widget"
 # Two shapes: a composite key with __deleted as text, and a single key with a boolean.
 SHAPES = {
@@ -39,62 +35,24 @@ SHAPES = {
     "single key, boolean __deleted": LandingTable(
         "widget", {"entity_id": "integer", "name": "varchar"}, key=("entity_id",), deleted_type="boolean"),
 }
-SEQUENCE = ("_streamkap_offset", "_streamkap_source_ts_ms", "_streamkap_ts_ms")
 WORKDIR = Path(tempfile.mkdtemp(prefix="cdc_properties_"))
-
-settings.register_profile("ci", max_examples=50, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("thorough", max_examples=300, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 @dataclass
-class ChangeLog:
-    """Builds a Streamkap change log while tracking Magento's true state."""
+class CurrentStateLog(ChangeLog):
+    """The change log of a table with a name column, and Magento's true state."""
 
-    table: LandingTable
-    draw: st.DrawFn
-    ts: int = T0
-    offset: int = 0
-    events: list[dict[str, Any]] = field(default_factory=list)
-    rows: dict[tuple, str] = field(default_factory=dict)  # Magento's table right now
-    resets: list[int] = field(default_factory=list)  # ingestion times where offsets restarted
-    snapshot_ms: int | None = None  # commit time stamped on the last re-snapshot's reads
-    backdated: int = 0  # changes still to stream with a commit time before those reads'
     tied: set[tuple] = field(default_factory=set)  # keys whose newest events tie with different content
-
-    def deleted_flag(self, deleted: bool) -> Any:
-        if self.table.deleted_type == "boolean":
-            return True if deleted else self.draw(st.sampled_from([False, None]))
-        return self.draw(st.sampled_from(["true", "TRUE", "True"] if deleted else ["false", "FALSE", None]))
-
-    def event(self, key: tuple, name: str | None, deleted: bool, source_ts: int) -> dict[str, Any]:
-        return {**dict(zip(self.table.key, key)), "name": name, "_streamkap_source_ts_ms": source_ts,
-                "_streamkap_offset": self.offset, "_streamkap_ts_ms": self.ts, "__deleted": self.deleted_flag(deleted)}
 
     def emit(self, key: tuple, name: str, deleted: bool, step_s: int, lag_s: int,
              same_commit: bool = False, source_ts: int | None = None) -> dict[str, Any]:
         """The next event; `lag_s` < 0 is clock skew: committed after it was ingested."""
-        self.ts += step_s * 1000
-        self.offset += 1
         if source_ts is None and same_commit:
             source_ts = self.events[-1]["_streamkap_source_ts_ms"]
-        if source_ts is None and self.backdated:
-            # Committed after the snapshot's position, before its export began.
-            self.backdated -= 1
-            source_ts = self.snapshot_ms - (self.backdated + 1) * 1000
-        if source_ts is None:
-            source_ts = (self.ts // 1000 - lag_s) * 1000  # MySQL: one-second commit times
-        event = self.event(key, name, deleted, source_ts)
+        event = self.event(key, {"name": name}, deleted, self.advance(step_s, source_ts, lag_s))
         self.tied.discard(key)
         self.events.append(event)
         return event
-
-    def current_topic(self) -> list[dict[str, Any]]:
-        """Events since the last declared restart: a redelivery may straddle an
-        undeclared one, never a declared one (declared once the old topic is drained)."""
-        since = self.resets[-1] if self.resets else 0
-        return [e for e in self.events if e["_streamkap_ts_ms"] >= since]
 
     def replay(self, count: int, step_s: int) -> list[dict[str, Any]]:
         """At-least-once: the last `count` events again, processed anew by Streamkap."""
@@ -115,15 +73,6 @@ class ChangeLog:
         self.backdated = backdated
         return reads
 
-    def restart_offsets(self, declared: bool) -> None:
-        """The topic is recreated: offsets start again. Its first changes are committed
-        after the old topic's last (more than the clock skew later). A declared restart
-        is declared from the next event on, once the old topic is drained."""
-        self.ts += 5000
-        self.offset = -1
-        self.backdated = 0
-        if declared:
-            self.resets.append(self.ts + 1000)
 
 
 def generation(event: dict[str, Any], resets: list[int]) -> int:
@@ -146,10 +95,6 @@ def first_deliveries(events: list[dict[str, Any]], resets: list[int]) -> list[di
                     *sorted((k, repr(v)) for k, v in event.items() if k != "_streamkap_ts_ms"))
         first.setdefault(identity, event)
     return list(first.values())
-
-
-def is_deleted(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
 def oracle(visible: list[dict[str, Any]], key_columns: tuple[str, ...], resets: list[int]) -> dict[tuple, set]:
@@ -183,34 +128,20 @@ def check(project: CdcProject, visible: list[dict[str, Any]], key_columns: tuple
         assert actual.get(key) in expected.get(key, {None}), f"key {key}: {actual.get(key)} not in {expected.get(key)}"
 
 
-actions = st.lists(
-    st.one_of(
-        st.tuples(st.just("upsert"), st.integers(1, 4), st.integers(0, 1), st.text("abc", min_size=1, max_size=3)),
-        st.tuples(st.just("delete"), st.integers(1, 4), st.integers(0, 1)),
-        st.tuples(st.just("change_key"), st.integers(1, 4), st.integers(0, 1), st.integers(1, 4)),
-        st.tuples(st.just("replay"), st.integers(1, 6)),
-        st.tuples(st.just("duplicate"),),
-        st.tuples(st.just("stale"), st.integers(0, 10**6), st.booleans()),
-        st.tuples(st.just("snapshot"), st.integers(0, 4)),
-        st.tuples(st.just("tie"), st.integers(1, 4), st.integers(0, 1), st.sampled_from(["x", "y"]), st.booleans()),
-        st.tuples(st.just("unplaceable"), st.sampled_from(["entity_id", *SEQUENCE])),
-        st.tuples(st.just("restart_offsets"), st.booleans()),
-        st.tuples(st.just("batch"),),
-        st.tuples(st.just("full_refresh"),),
-        st.tuples(st.just("pause"),),  # a quiet spell longer than the lookback
-    ),
-    min_size=1,
+actions = action_lists(
+    st.tuples(st.just("upsert"), st.integers(1, 4), st.integers(0, 1), st.text("abc", min_size=1, max_size=3)),
+    st.tuples(st.just("delete"), st.integers(1, 4), st.integers(0, 1)),
+    st.tuples(st.just("change_key"), st.integers(1, 4), st.integers(0, 1), st.integers(1, 4)),
+    st.tuples(st.just("replay"), st.integers(1, 6)),
+    st.tuples(st.just("duplicate"),),
+    st.tuples(st.just("stale"), st.integers(0, 10**6), st.booleans()),
+    st.tuples(st.just("snapshot"), st.integers(0, 4)),
+    st.tuples(st.just("tie"), st.integers(1, 4), st.integers(0, 1), st.sampled_from(["x", "y"]), st.booleans()),
     max_size=40,
 )
 
 
-@dataclass
-class Batch:
-    events: list[dict[str, Any]] = field(default_factory=list)
-    full_refresh: bool = False
-
-
-def play(draw_actions: list[tuple], log: ChangeLog) -> list[Batch]:
+def play(draw_actions: list[tuple], log: CurrentStateLog) -> list[Batch]:
     """Turns actions into visible micro-batches of events."""
     draw = log.draw
     batches = [Batch()]
@@ -226,11 +157,8 @@ def play(draw_actions: list[tuple], log: ChangeLog) -> list[Batch]:
         (delayed if late else batches[-1].events).extend(events)
 
     def close_batch() -> None:
-        # Late, but inside the lookback: later than that is outside the contract.
         nonlocal delayed
-        newest = max((e["_streamkap_ts_ms"] or 0 for b in batches for e in b.events), default=0)
-        batches[-1].events.extend(e for e in delayed if e["_streamkap_ts_ms"] < newest - LOOKBACK_MS)
-        batches.append(Batch([e for e in delayed if e["_streamkap_ts_ms"] >= newest - LOOKBACK_MS]))
+        next_batch(batches, delayed)
         delayed = []
 
     def step() -> tuple[int, int]:
@@ -287,51 +215,37 @@ def play(draw_actions: list[tuple], log: ChangeLog) -> list[Batch]:
             # A NULL key or sequence value: left out, never placed.
             log.ts += 1000
             # Kept out of log.events, so that no replay gives it the missing value.
-            batches[-1].events.append({**log.event(key_of(1, 0), "unplaceable", False, log.ts), action[1]: None})
+            unplaceable = log.event(key_of(1, 0), {"name": "unplaceable"}, False, log.ts)
+            batches[-1].events.append({**unplaceable, action[1]: None})
         elif kind == "restart_offsets":
             close_batch()
-            log.restart_offsets(declared=action[1])
-        elif kind == "full_refresh":
-            batches[-1].full_refresh = True
-            close_batch()
-        elif kind == "pause":
-            log.ts += 3 * LOOKBACK_MS
-        elif kind == "batch":
-            close_batch()
+            # Its first changes are committed after the old topic's last (more than the clock skew later).
+            log.restart_offsets(declared=action[1], after_ms=5000)
+        else:
+            rhythm(kind, log, batches, close_batch)
     close_batch()
     return [b for b in batches if b.events or b.full_refresh]
 
 
 def fresh_project(table: LandingTable) -> CdcProject:
-    # A new folder per example: dbt-duckdb keeps each database file open in-process.
-    project = make_cdc_project(Path(tempfile.mkdtemp(prefix="example_", dir=WORKDIR)) / "project")
-    project.add_table(table)
+    project = example_project(WORKDIR, table)
     project.current_state_model("widget", list(table.key))
     return project
 
 
-def dbt_vars(resets: list[int]) -> list[str]:
-    return ["--vars", json.dumps({"cdc_lookback_minutes": LOOKBACK_MINUTES, "cdc_offset_resets": {"widget": resets}})]
-
-
-@settings(settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci")))
+@settings(property_settings())
 @given(shape=st.sampled_from(sorted(SHAPES)), draw_actions=actions, data=st.data())
 def test_incremental_runs_match_the_oracle_and_a_full_refresh(shape: str, draw_actions: list[tuple],
                                                                data: st.DataObject) -> None:
     table = SHAPES[shape]
-    log = ChangeLog(table, data.draw)
+    log = CurrentStateLog(table, data.draw)
     batches = play(draw_actions, log)
     project = fresh_project(table)
     visible: list[dict[str, Any]] = []
     if not batches or data.draw(st.booleans(), label="run on an empty change log first"):
         project.dbt("run", *dbt_vars([]))
     for batch in batches:
-        newest_before = max((e["_streamkap_ts_ms"] or 0 for e in visible), default=None)
-        # Lateness is bounded by the lookback: that is the engine's contract.
-        assert newest_before is None or all(e["_streamkap_ts_ms"] is None or e["_streamkap_ts_ms"] >= newest_before - LOOKBACK_MS
-                                            for e in batch.events)
-        project.append("widget", batch.events)
-        visible.extend(batch.events)
+        newest_before = land(project, visible, batch)
         # Declared resets count only for events ingested from then on: declaring one
         # ahead of its first event changes nothing.
         project.dbt("run", *(["--full-refresh"] if batch.full_refresh else []), *dbt_vars(log.resets))

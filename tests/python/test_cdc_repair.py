@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import CdcProject, LandingTable, data_test_results, dbt_errors
+from conftest import CdcProject, LandingTable, change_event, data_test_results, dbt_errors
 
 MINUTE = 60_000
 HOUR = 60 * MINUTE
@@ -28,8 +28,7 @@ def ev(key: Any, name: str | None, *, src: int, off: int, ts: int | None = None,
        deleted: str = "false") -> dict[str, Any]:
     """An event; `src` and `ts` are ms after T0 (ingestion defaults to the commit time).
     Offsets are the test's to draw, per topic generation, in delivery order."""
-    return {"entity_id": key, "name": name, "_streamkap_source_ts_ms": T0 + src,
-            "_streamkap_ts_ms": T0 + (src if ts is None else ts), "_streamkap_offset": off, "__deleted": deleted}
+    return change_event(T0 + src, off, T0 + (src if ts is None else ts), deleted, entity_id=key, name=name)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ rebuilds the mart with its own SQL. The rebuild must equal the recorded mart.
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,8 +20,7 @@ from dbt.cli.main import dbtRunner
 
 from conftest import REPO, dbt_errors
 
-sys.path.insert(0, str(REPO / "scripts"))
-from magento_cdc.simulator import MagentoSimulator, write_batch  # noqa: E402
+from magento_warehouse.demo.simulator.simulator import MagentoSimulator, write_batch
 
 MART = "crm_newsletter_subscribers"
 HISTORY = "path:models/staging/magento/history"

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sys
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,10 +27,9 @@ from dbt.cli.main import dbtRunner
 
 from conftest import LANDING_SCHEMA, REPO
 
-sys.path.insert(0, str(REPO / "scripts"))
-import run_and_sync  # noqa: E402
-from hightouch_stub import HightouchStub  # noqa: E402
-from magento_cdc.simulator import MagentoSimulator, write_batch  # noqa: E402
+from magento_warehouse.runner import run_and_sync
+from magento_warehouse.demo.hightouch_stub import HightouchStub
+from magento_warehouse.demo.simulator.simulator import MagentoSimulator, write_batch
 
 pytestmark = pytest.mark.slow
 

@@ -47,6 +47,8 @@ from typing import Any, Iterator
 import pytest
 from dbt.cli.main import dbtRunner
 
+from project_graph import ancestors
+
 try:
     from playwright.sync_api import Browser, Page, sync_playwright
 except ImportError:  # reported by require_browser(), so the tests fail, not error at import
@@ -246,17 +248,6 @@ def open_docs_page(page: Page, site: dict[str, Any], unique_id: str, heading: st
 
 
 # ---------------------------------------------------------------- lineage
-
-
-def ancestors(manifest: dict[str, Any], unique_id: str) -> set[str]:
-    found: set[str] = set()
-    todo = [unique_id]
-    while todo:
-        for parent in manifest["parent_map"].get(todo.pop(), []):
-            if parent not in found:
-                found.add(parent)
-                todo.append(parent)
-    return found
 
 
 def wait_for_drawn_graph(page: Page, select: str) -> dict[str, Any]:

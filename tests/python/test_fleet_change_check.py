@@ -8,15 +8,13 @@ change logs really received events.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from dbt.cli.main import dbtRunner
 
-from conftest import REPO, CdcProject, LandingTable, make_cdc_project
+from conftest import CdcProject, LandingTable, change_event, make_cdc_project
 
-sys.path.insert(0, str(REPO / "scripts"))
-import change_check  # noqa: E402
+from magento_warehouse.runner import change_check
 
 T0 = 1_767_000_000_000
 
@@ -32,9 +30,7 @@ def fleet(tmp_path, size: int) -> CdcProject:
 
 
 def land(project: CdcProject, table_number: int, events: int) -> None:
-    project.append(f"t{table_number:03}", [
-        {"entity_id": i, "name": f"v{i}", "_streamkap_source_ts_ms": T0 + i, "_streamkap_ts_ms": T0 + i,
-         "_streamkap_offset": i, "__deleted": "false"} for i in range(events)])
+    project.append(f"t{table_number:03}", [change_event(T0 + i, i, entity_id=i, name=f"v{i}") for i in range(events)])
 
 
 def check(project: CdcProject) -> tuple[set[str], int]:

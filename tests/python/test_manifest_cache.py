@@ -10,18 +10,17 @@ watched (not replaced) to tell a loaded manifest from a parsed one.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from dbt.cli.main import dbtRunner
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
+from magento_warehouse.runner import manifest_cache
+from magento_warehouse.runner import run_and_sync
 
-import manifest_cache  # noqa: E402
-import run_and_sync  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
+
 
 PROFILE = """\
 cache_check:

@@ -7,7 +7,6 @@ simulated warehouse, against the local Hightouch stand-in.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import duckdb
@@ -16,10 +15,9 @@ from dbt.cli.main import dbtRunner
 
 from conftest import REPO
 
-sys.path.insert(0, str(REPO / "scripts"))
-import run_and_sync  # noqa: E402
-from hightouch_stub import HightouchStub  # noqa: E402
-from magento_cdc.simulator import MagentoSimulator, write_batch  # noqa: E402
+from magento_warehouse.runner import run_and_sync
+from magento_warehouse.demo.hightouch_stub import HightouchStub
+from magento_warehouse.demo.simulator.simulator import MagentoSimulator, write_batch
 
 CRM_CHANGE_LOGS = {"customer_address_entity", "customer_entity", "customer_group", "newsletter_subscriber",
                    "quote", "quote_item", "sales_order", "sales_order_address", "store"}

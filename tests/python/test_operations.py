@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import duckdb
@@ -17,10 +16,9 @@ from dbt.cli.main import dbtRunner
 
 from conftest import REPO
 
-sys.path.insert(0, str(REPO / "scripts"))
-from magento_cdc.operations import DEMO_SCHEDULE  # noqa: E402
-from magento_cdc.simulator import MagentoSimulator, write_batch  # noqa: E402
-from run_demo import differences_from_magento  # noqa: E402
+from magento_warehouse.demo.simulator.operations import DEMO_SCHEDULE
+from magento_warehouse.demo.simulator.simulator import MagentoSimulator, write_batch
+from magento_warehouse.demo.run_demo import differences_from_magento
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ reconciliation of each current-state table with its change log).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import duckdb
@@ -16,9 +15,8 @@ from dbt.cli.main import dbtRunner
 
 from conftest import REPO
 
-sys.path.insert(0, str(REPO / "scripts"))
-from magento_cdc.schema import TABLES  # noqa: E402
-from magento_cdc.simulator import MagentoSimulator, write_batch  # noqa: E402
+from magento_warehouse.demo.simulator.schema import TABLES
+from magento_warehouse.demo.simulator.simulator import MagentoSimulator, write_batch
 
 OK = {"success", "pass", "no-op", "warn"}
 

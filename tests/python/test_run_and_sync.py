@@ -16,28 +16,21 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
-import sys
 import textwrap
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
+
+from magento_warehouse.runner import run_and_sync
 
 from conftest import write_duckdb_profile
+from fake_hightouch import FAKE_KEY, Answer, CliRun, FakeHightouch, run_json
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
 
-import hightouch  # noqa: E402
-import run_and_sync  # noqa: E402
 
-FAKE_KEY = "ht-test-key-7c41e9d0-must-never-be-printed"
 TRIGGERED_SYNCS = ["101", "102", "103"]
 
 PROJECT_FILES = {
@@ -136,86 +129,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_project(tmp_path_factory.mktemp("run_and_sync") / "project")
 
 
-@dataclass
-class Answer:
-    """One scripted HTTP answer of the fake API; a str body is sent as is, anything else as JSON."""
-
-    status: int = 200
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-
-def run_json(sync_id: str, status: str, error: str | None = None) -> dict[str, Any]:
-    """A Hightouch sync run object as `GET /syncs/{id}/runs` lists it."""
-    return {
-        "id": f"run-{sync_id}", "status": status, "error": error, "querySize": 4, "completionRatio": 1,
-        "plannedRows": {"addedCount": 3, "changedCount": 1, "removedCount": 0},
-        "successfulRows": {"addedCount": 3, "changedCount": 1, "removedCount": 0},
-        "failedRows": {"addedCount": 0, "changedCount": 0, "removedCount": 0},
-    }
-
-
-class FakeHightouch:
-    """Hightouch's trigger and runs endpoints, answering from per-sync scripts.
-
-    `triggers[sync]` answers that sync's trigger calls in order, then
-    {"id": "run-<sync>"}. `runs[sync]` answers its run reads in order and
-    repeats the last one; an entry is a status name or an Answer. By default
-    a run is queued, then processing, then success.
-    """
-
-    def __init__(self, server: HTTPServer) -> None:
-        self.server = server
-        self.triggers: dict[str, list[Answer]] = {}
-        self.runs: dict[str, list[str | Answer]] = {}
-        server.expect_request(re.compile(r"/api/v1/syncs/.*")).respond_with_handler(self._handle)
-
-    def _handle(self, request: Request) -> Response:
-        match = re.fullmatch(r"/api/v1/syncs/([^/]+)/(trigger|runs)", request.path)
-        assert match, f"unexpected request {request.method} {request.path}"
-        sync_id, action = match.groups()
-        if action == "trigger":
-            triggers = self.triggers.get(sync_id, [])
-            answer = triggers.pop(0) if triggers else Answer(body={"id": f"run-{sync_id}"})
-        else:
-            runs = self.runs.setdefault(sync_id, ["queued", "processing", "success"])
-            step = runs.pop(0) if len(runs) > 1 else runs[0]
-            answer = Answer(body={"data": [run_json(sync_id, step)]}) if isinstance(step, str) else step
-        time.sleep(answer.delay)
-        if isinstance(answer.body, str):  # sent as is, e.g. an HTML page with its own Content-Type
-            return Response(answer.body, answer.status, answer.headers)
-        return Response(json.dumps(answer.body), answer.status, answer.headers, content_type="application/json")
-
-    def requests(self, method: str | None = None, sync_id: str | None = None) -> list[Request]:
-        return [request for request, _ in self.server.log
-                if (method is None or request.method == method)
-                and (sync_id is None or request.path.startswith(f"/api/v1/syncs/{sync_id}/"))]
-
-    def triggered(self) -> list[str]:
-        """The sync ids triggered, in order (one entry per POST, retries included)."""
-        return [request.path.split("/")[4] for request in self.requests("POST")]
-
-
 @pytest.fixture
 def api(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> FakeHightouch:
     monkeypatch.setenv("HIGHTOUCH_API_KEY", FAKE_KEY)
     monkeypatch.setenv("HIGHTOUCH_API_URL", httpserver.url_for("/").rstrip("/"))
     return FakeHightouch(httpserver)
-
-
-@dataclass
-class CliRun:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def summary(self) -> dict[str, dict[str, str]]:
-        """The summary table's rows by exposure."""
-        lines = self.out.split("\nHightouch syncs:\n", 1)[1].splitlines()
-        header = re.split(r" {2,}", lines[0])
-        return {cells[0]: dict(zip(header, cells)) for cells in (re.split(r" {2,}", line) for line in lines[1:] if line)}
 
 
 @pytest.fixture
@@ -424,67 +342,6 @@ def test_key_is_never_printed_logged_or_written(api: FakeHightouch, cli: Callabl
     for path in project.rglob("*"):
         if path.is_file() and path.suffix != ".duckdb":
             assert FAKE_KEY.encode() not in path.read_bytes(), path
-
-
-# The client on its own: backoff waits are observed through an injected sleep.
-
-def client_for(server: HTTPServer, waits: list[float], retries: int = 5) -> hightouch.HightouchClient:
-    policy = hightouch.RetryPolicy(retries=retries, backoff=0.5, max_wait=60.0)
-    return hightouch.HightouchClient(FAKE_KEY, server.url_for("/"), timeout=5, retry=policy, sleep=waits.append)
-
-
-def test_client_honours_retry_after_up_to_a_cap(httpserver: HTTPServer) -> None:
-    for answer in (Answer(429, {}, {"Retry-After": "7"}), Answer(429, {}, {"Retry-After": "86400"}), Answer(503, {})):
-        httpserver.expect_ordered_request("/api/v1/syncs/7/trigger", method="POST").respond_with_json(
-            answer.body, answer.status, answer.headers)
-    httpserver.expect_ordered_request("/api/v1/syncs/7/trigger", method="POST").respond_with_json({"id": 9})
-    waits: list[float] = []
-
-    assert client_for(httpserver, waits).trigger_sync("7") == "9"
-    assert waits == [7.0, 60.0, 2.0]  # Retry-After, Retry-After capped, then backoff 0.5 * 2**2
-
-
-def test_client_gives_up_after_its_retries(httpserver: HTTPServer) -> None:
-    httpserver.expect_request("/api/v1/syncs/7/runs").respond_with_json({"message": "unavailable"}, 503)
-    waits: list[float] = []
-
-    with pytest.raises(hightouch.HightouchError) as error:
-        client_for(httpserver, waits, retries=2).get_sync_run("7", "9")
-
-    assert len(httpserver.log) == 3
-    assert waits == [0.5, 1.0]
-    assert error.value.status_code == 503
-    assert str(error.value) == "GET /api/v1/syncs/7/runs: HTTP 503: unavailable (gave up after 3 attempts)"
-
-
-@pytest.mark.parametrize("status", [400, 403, 404, 422])
-def test_client_does_not_retry_requests_hightouch_refused(httpserver: HTTPServer, status: int) -> None:
-    httpserver.expect_request("/api/v1/syncs/7/trigger").respond_with_json({"message": "no such sync"}, status)
-    waits: list[float] = []
-
-    with pytest.raises(hightouch.HightouchError) as error:
-        client_for(httpserver, waits).trigger_sync("7")
-
-    assert (len(httpserver.log), waits, error.value.status_code) == (1, [], status)
-    assert str(error.value) == f"POST /api/v1/syncs/7/trigger: HTTP {status}: no such sync"
-    assert FAKE_KEY not in repr(client_for(httpserver, waits))
-
-
-def test_client_retries_connection_errors() -> None:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    waits: list[float] = []
-    policy = hightouch.RetryPolicy(retries=2, backoff=0.5)
-    client = hightouch.HightouchClient(FAKE_KEY, f"http://127.0.0.1:{port}", timeout=2, retry=policy, sleep=waits.append)
-
-    with pytest.raises(hightouch.HightouchError) as error:
-        client.trigger_sync("7")
-
-    assert waits == [0.5, 1.0]
-    assert error.value.status_code is None
-    assert str(error.value).startswith("POST /api/v1/syncs/7/trigger: ConnectionError: ")
-    assert FAKE_KEY not in str(error.value)
 
 
 def test_the_selection_is_reused_until_the_project_changes(tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -21,13 +21,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 import test_run_and_sync as base
-from test_run_and_sync import FAKE_KEY, SCRIPTS, Answer, CliRun, FakeHightouch, build_marks, client_for, run_json
+from fake_hightouch import FAKE_KEY, Answer, CliRun, FakeHightouch, client_for, run_json
+from test_run_and_sync import SCRIPTS, build_marks
 
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
-
-import hightouch  # noqa: E402
-import run_and_sync  # noqa: E402
+from magento_warehouse.runner import hightouch
+from magento_warehouse.runner import run_and_sync
 
 # The fixtures of test_run_and_sync.py, shared: its project is built once per module.
 project, api, cli = base.project, base.api, base.cli

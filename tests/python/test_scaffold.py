@@ -3,133 +3,39 @@
 Each test builds a dbt project in a temporary folder (a copy of this repository's
 project, or a small one with its dbt_project.yml, macros and generic tests) and a
 DuckDB landing schema, runs the scaffold's main() and reads the files it wrote. The
-Snowflake test runs the scaffold for a snowflake target in fakesnow, in a
-subprocess (fakesnow patches the Snowflake connector, which must not leak here).
+Snowflake tests are in test_scaffold_snowflake.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pytest
-import yaml
 from dbt.cli.main import dbtRunner
 
-from conftest import write_duckdb_profile
+# the landing tables the simulator writes
+from magento_warehouse.demo.simulator.schema import TABLES as SIMULATOR_TABLES
+from magento_warehouse.scaffold import scaffold_cdc
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "scaffold_cdc.py"
-FAKESNOW_HELPER_DIR = Path(__file__).resolve().parent / "snowflake"
-MAGENTO_DIR = Path("models/staging/magento")
-SOURCES = MAGENTO_DIR / "_magento__sources.yml"
-BASE = MAGENTO_DIR / "base"
-PROPERTIES = BASE / "_magento__base_models.yml"
-STREAMKAP = "_streamkap_source_ts_ms bigint, _streamkap_ts_ms bigint, _streamkap_offset bigint, __deleted varchar"
-
-os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-
-sys.path.insert(0, str(REPO / "scripts"))
-from magento_cdc.schema import TABLES as SIMULATOR_TABLES  # noqa: E402  the landing tables the simulator writes
-from engine_package import link_engine_package  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location("scaffold_cdc", SCRIPT)
-assert _spec and _spec.loader
-scaffold_cdc = importlib.util.module_from_spec(_spec)
-sys.modules["scaffold_cdc"] = scaffold_cdc
-_spec.loader.exec_module(scaffold_cdc)
-
-
-@pytest.fixture(autouse=True)
-def _no_landing_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MAGENTO_LANDING_DATABASE", "MAGENTO_LANDING_SCHEMA", "DBT_PROJECT_DIR", "DBT_PROFILES_DIR"):
-        monkeypatch.delenv(name, raising=False)
-
-
-# --- helpers -------------------------------------------------------------------------
-
-
-def make_project(root: Path, *, full: bool) -> Path:
-    """A dbt project in `root` on `root/warehouse.duckdb`: a copy of this one, or its engine only."""
-    root.mkdir(parents=True)
-    shutil.copy(REPO / "dbt_project.yml", root / "dbt_project.yml")
-    shutil.copytree(REPO / "macros", root / "macros")
-    shutil.copytree(REPO / "tests" / "dbt", root / "tests" / "dbt")
-    link_engine_package(root)
-    if full:
-        for name in ("models", "analyses", "seeds"):
-            shutil.copytree(REPO / name, root / name)
-        for name in ("selectors.yml", "packages.yml"):
-            shutil.copy(REPO / name, root / name)
-    else:
-        (root / BASE).mkdir(parents=True)
-    write_duckdb_profile(root)
-    return root
-
-
-def land(project: Path, *statements: str) -> None:
-    """Runs SQL on the project's warehouse, with the landing schema `streamkap`."""
-    with duckdb.connect(str(project / "warehouse.duckdb")) as con:
-        con.execute("create schema if not exists streamkap")
-        for statement in statements:
-            con.execute(statement)
-
-
-def scaffold(project: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    """Runs the scaffold's main() on `project`; returns its exit code and output."""
-    code = scaffold_cdc.main([*args, "--project-dir", str(project), "--profiles-dir", str(project)])
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
-
-
-def files(project: Path) -> dict[str, bytes]:
-    """Every file the scaffold owns, by path."""
-    paths = [project / SOURCES, *sorted((project / BASE).glob("*"))]
-    return {str(p.relative_to(project)): p.read_bytes() for p in paths if p.is_file()}
-
-
-def load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-
-
-def read_yaml(path: Path) -> Any:
-    return load_yaml(path.read_text())
-
-
-def source_table(project: Path, name: str) -> dict:
-    (source,) = [s for s in read_yaml(project / SOURCES)["sources"] if s["name"] == "magento"]
-    return next(t for t in source["tables"] if t["name"] == name)
-
-
-def model_properties(project: Path, name: str) -> dict | None:
-    return next((m for m in read_yaml(project / PROPERTIES)["models"] if m["name"] == name), None)
-
-
-def contains(kept: Any, new: Any, where: str = "") -> None:
-    """Everything in `kept` is in `new` (named list items matched by name)."""
-    if isinstance(kept, dict):
-        assert isinstance(new, dict), where
-        for key, value in kept.items():
-            assert key in new, f"{where}.{key} was dropped"
-            contains(value, new[key], f"{where}.{key}")
-    elif isinstance(kept, list) and all(isinstance(i, dict) and "name" in i for i in kept):
-        named = {i["name"]: i for i in new if isinstance(i, dict)}
-        for item in kept:
-            assert item["name"] in named, f"{where}[{item['name']}] was dropped"
-            contains(item, named[item["name"]], f"{where}[{item['name']}]")
-    else:
-        assert kept == new, f"{where}: {kept!r} became {new!r}"
-
-
-def comments(text: str) -> list[str]:
-    return [line.split("#", 1)[1].strip() for line in text.splitlines() if "#" in line]
+from scaffold_project import (  # noqa: F401  (_no_landing_overrides: an autouse fixture)
+    BASE,
+    PROPERTIES,
+    SOURCES,
+    STREAMKAP,
+    _no_landing_overrides,
+    comments,
+    contains,
+    files,
+    land,
+    load_yaml,
+    make_project,
+    model_properties,
+    read_yaml,
+    scaffold,
+    source_table,
+)
 
 
 # --- the repository's project --------------------------------------------------------
@@ -483,144 +389,3 @@ def test_keys_file_holds_magento_primary_keys() -> None:
     assert keys["sales_order"].columns == ("entity_id",)
     assert keys["newsletter_queue_store_link"].columns == ("queue_id", "store_id")
     assert keys["catalog_product_entity"].columns == ("entity_id",)  # Open Source, not Commerce's row_id
-
-
-# --- Snowflake, in the emulator ------------------------------------------------------
-
-SNOWFLAKE_RUN = r"""
-import json, sys
-from pathlib import Path
-
-project, work, scripts, helpers = (Path(p) for p in sys.argv[1:5])
-sys.path[:0] = [str(scripts), str(helpers)]
-import fakesnow
-import run_dbt_on_fakesnow as emulator
-
-emulator.write_profiles(work / "profiles")
-landing = f"{emulator.LANDING_DATABASE}.{emulator.LANDING_SCHEMA}"
-streamkap = "_streamkap_source_ts_ms bigint, _streamkap_ts_ms bigint, _streamkap_offset bigint, __deleted varchar"
-with fakesnow.patch():
-    import snowflake.connector
-    conn = snowflake.connector.connect(account="emulated_account", user="emulated_user", password="dummy",
-                                       database=emulator.DATABASE, schema=emulator.SCHEMA)
-    cursor = conn.cursor()
-    cursor.execute(f"create schema if not exists {landing}")
-    cursor.execute(f"create table {landing}.CUSTOMER_GROUP (CUSTOMER_GROUP_ID integer, "
-                   f"CUSTOMER_GROUP_CODE varchar, {streamkap})")
-    cursor.execute(f"create table {landing}.acme_order (entity_id integer, status varchar, "
-                   f"grand_total decimal(20,4), created_at timestamp_ntz, {streamkap})")
-    import scaffold_cdc
-    passthrough = ["--profiles-dir", str(work / "profiles"), "--target", emulator.TARGET,
-                   "--vars", json.dumps({"magento_landing_database": emulator.LANDING_DATABASE,
-                                         "magento_landing_schema": emulator.LANDING_SCHEMA})]
-    read = scaffold_cdc.read_landing(project, passthrough)
-    (work / "landing.json").write_text(json.dumps(
-        {"database": read.database, "schema": read.schema,
-         "tables": {name: table.columns for name, table in read.tables.items()}}))
-    code = scaffold_cdc.main([*passthrough, "--project-dir", str(project), "--pk", "acme_order=entity_id"])
-    sys.exit(code)
-"""
-
-
-LETTER_CASE_RUN = r"""
-import contextlib, io, json, sys
-from pathlib import Path
-
-project, work, scripts, helpers = (Path(p) for p in sys.argv[1:5])
-sys.path[:0] = [str(scripts), str(helpers)]
-import fakesnow
-import run_dbt_on_fakesnow as emulator
-
-emulator.write_profiles(work / "profiles")
-landing = f"{emulator.LANDING_DATABASE}.{emulator.LANDING_SCHEMA}"
-quoted = '"_streamkap_source_ts_ms" bigint, "_streamkap_ts_ms" bigint, "_streamkap_offset" bigint, "__deleted" varchar'
-runs = {}
-with fakesnow.patch():
-    import snowflake.connector
-    conn = snowflake.connector.connect(account="emulated_account", user="emulated_user", password="dummy",
-                                       database=emulator.DATABASE, schema=emulator.SCHEMA)
-    cursor = conn.cursor()
-    cursor.execute(f"create schema if not exists {landing}")
-    cursor.execute(f'create table {landing}.CUSTOMER_GROUP ("customer_group_id" integer, '
-                   f'"customer_group_code" varchar, {quoted})')
-    import scaffold_cdc
-
-    def run(name, quoted_columns, *options):
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            code = scaffold_cdc.main([
-                "--profiles-dir", str(work / "profiles"), "--target", emulator.TARGET, "--project-dir", str(project),
-                "--vars", json.dumps({"magento_landing_database": emulator.LANDING_DATABASE,
-                                      "magento_landing_schema": emulator.LANDING_SCHEMA,
-                                      "magento_landing_quoted_columns": quoted_columns}), *options])
-        runs[name] = {"code": code, "out": out.getvalue()}
-
-    run("quoted_columns_var_false", False)
-    run("quoted_columns_var_true", True)
-    cursor.execute(f"create table {landing}.SALES_ORDER (ENTITY_ID integer, STATUS varchar, "
-                   "_STREAMKAP_SOURCE_TS_MS bigint, _STREAMKAP_TS_MS bigint, _STREAMKAP_OFFSET bigint, __DELETED varchar)")
-    run("mixed_shapes_var_true", True, "--check")
-(work / "runs.json").write_text(json.dumps(runs))
-"""
-
-
-def run_in_emulator(script: str, tmp_path: Path) -> tuple[Path, Path]:
-    """Runs `script` (the scaffold against a fresh project) in a subprocess under fakesnow,
-    which patches the Snowflake connector process-wide. Returns (project, work dir)."""
-    project = make_project(tmp_path / "project", full=False)
-    work = tmp_path / "work"
-    work.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DBT_", "MAGENTO_LANDING_", "SNOWFLAKE_"))}
-    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-    process = subprocess.run(
-        [sys.executable, "-c", script, str(project), str(work), str(REPO / "scripts"), str(FAKESNOW_HELPER_DIR)],
-        cwd=work, env=env, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert process.returncode == 0, f"{process.stdout[-4000:]}\n{process.stderr[-4000:]}"
-    return project, work
-
-
-def test_snowflake_landing_letter_case_must_match_the_var(tmp_path: Path) -> None:
-    """On Snowflake a name resolves by its case: the scaffold refuses a var that contradicts the columns."""
-    project, work = run_in_emulator(LETTER_CASE_RUN, tmp_path)
-    runs = json.loads((work / "runs.json").read_text())
-    wrong = runs["quoted_columns_var_false"]
-    assert wrong["code"] == 3, wrong["out"]
-    assert 'customer_group."customer_group_id"' in wrong["out"]
-    assert "Set var magento_landing_quoted_columns: true" in wrong["out"]
-    right = runs["quoted_columns_var_true"]
-    assert right["code"] == 0, right["out"]
-    assert source_table(project, "customer_group")["columns"][0]["name"] == "customer_group_id"
-    mixed = runs["mixed_shapes_var_true"]
-    assert mixed["code"] == 3, mixed["out"]
-    assert "var magento_landing_quoted_columns is true" in mixed["out"]
-    assert 'sales_order."ENTITY_ID"' in mixed["out"] and "customer_group" not in mixed["out"].split("another case")[1]
-
-
-def test_snowflake_target_in_the_emulator(tmp_path: Path) -> None:
-    project, work = run_in_emulator(SNOWFLAKE_RUN, tmp_path)
-    landing = json.loads((work / "landing.json").read_text())
-    assert landing["tables"] == {
-        "customer_group": {
-            "customer_group_id": "number(38,0)", "customer_group_code": "text",
-            "_streamkap_source_ts_ms": "number(38,0)", "_streamkap_ts_ms": "number(38,0)",
-            "_streamkap_offset": "number(38,0)", "__deleted": "text",
-        },
-        "acme_order": {
-            "entity_id": "number(38,0)", "status": "text", "grand_total": "number(20,4)",
-            "created_at": "timestamp_ntz", "_streamkap_source_ts_ms": "number(38,0)",
-            "_streamkap_ts_ms": "number(38,0)", "_streamkap_offset": "number(38,0)", "__deleted": "text",
-        },
-    }  # fmt: skip
-    # Written in lower case, as the project spells Magento's names.
-    assert (project / BASE / "base_magento__customer_group.sql").read_text() == (
-        "{{ streamkap_cdc.cdc_current_state('magento', 'customer_group', unique_key='customer_group_id') }}\n"
-    )
-    assert (project / BASE / "base_magento__acme_order.sql").exists()
-    order = source_table(project, "acme_order")
-    assert [(c["name"], c["data_type"]) for c in order["columns"]][:4] == [
-        ("entity_id", "number(38,0)"), ("status", "text"), ("grand_total", "number(20,4)"),
-        ("created_at", "timestamp_ntz"),
-    ]  # fmt: skip
-    for text in (project / SOURCES, project / PROPERTIES):
-        assert "CUSTOMER" not in text.read_text() and "ENTITY" not in text.read_text()

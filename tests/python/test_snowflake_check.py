@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from magento_warehouse.devtools import snowflake_check, snowflake_statements
+from magento_warehouse.devtools.emulator import gaps as emulator_gaps
+
 REPO = Path(__file__).resolve().parents[2]
 CHECK = REPO / "scripts" / "snowflake_check.py"
-sys.path.insert(0, str(REPO / "scripts"))
-import snowflake_check  # noqa: E402
 
 
 def run_check(work: Path, project_dir: Path, shapes: tuple[str, ...], *select: str) -> subprocess.CompletedProcess[str]:
@@ -84,13 +85,13 @@ def test_quoted_lowercase_landing_columns_need_the_sources_column_quoting(tmp_pa
     ("select sum(x) over (order by y range between unbounded preceding and current row) from t", []),
 ])
 def test_the_deny_list(sql: str, denied: list[str]) -> None:
-    assert snowflake_check.denied_functions(sql) == denied
+    assert snowflake_statements.denied_functions(sql) == denied
 
 
 def test_the_gap_list_is_applied_before_the_emulator_runs_a_statement() -> None:
-    gaps = snowflake_check.load_gaps()
-    runs, gap = snowflake_check.emulated("create or replace temporary table a.b.c__dbt_tmp as (select 1)", gaps)
+    gaps = emulator_gaps.load_gaps()
+    runs, gap = emulator_gaps.emulated("create or replace temporary table a.b.c__dbt_tmp as (select 1)", gaps)
     assert gap == "temporary_table_catalog" and runs.startswith("create or replace table")
-    assert snowflake_check.emulated("grant select on table a.b.c to role r", gaps) == ("select 1", "grants")
-    assert snowflake_check.emulated("merge into a.b.c as t using (select 1 as x) as s on t.x = s.x "
-                                    "when matched then delete", gaps)[1] is None
+    assert emulator_gaps.emulated("grant select on table a.b.c to role r", gaps) == ("select 1", "grants")
+    assert emulator_gaps.emulated("merge into a.b.c as t using (select 1 as x) as s on t.x = s.x "
+                                  "when matched then delete", gaps)[1] is None

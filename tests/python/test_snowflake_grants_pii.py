@@ -18,13 +18,10 @@ in a subprocess that runs this file as a script (fakesnow patches the Snowflake
 connector, which must not reach the pytest process). The statements dbt sent are
 read from its JSON log and parsed with sqlglot's Snowflake dialect.
 
-Emulator shim (the harness adapts, the project's SQL does not): fakesnow has no
-grants, no session query tag and no column list in `create table ... as`. The
-shim answers `show grants on` with no rows, runs `grant`/`revoke` and `alter
-session (un)set query_tag` as no-ops, answers `show parameters like 'query_tag'`
-with the profile's tag, and runs a contract's `create table t (columns) as
-(select ...)` without the column list. dbt logs each statement before the
-connector sees it, so the logged SQL is dbt's own.
+The emulator harness (magento_warehouse.devtools.emulator) adapts what fakesnow
+cannot run (no grants, no session query tag, no column list in `create table ...
+as`), as its emulator_gaps.yml lists; the project's SQL is not adapted, and dbt
+logs each statement before the connector sees it, so the logged SQL is dbt's own.
 """
 
 from __future__ import annotations
@@ -36,7 +33,6 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlglot
@@ -44,11 +40,11 @@ import yaml
 from sqlglot import exp
 from sqlglot.optimizer.qualify import qualify
 
-REPO = Path(__file__).resolve().parents[2]
-SNOWFLAKE_HELPERS = Path(__file__).resolve().parent / "snowflake"
-sys.path.insert(0, str(REPO / "scripts"))
-from snowflake_check import without_column_list  # noqa: E402  (a contract's column list, as the check drops it)
-PROJECT = yaml.safe_load((REPO / "dbt_project.yml").read_text())["name"]
+from magento_warehouse.devtools.emulator import emulated_snowflake
+from magento_warehouse.devtools.emulator.landing import LABEL_COLUMNS, first_batch, landing_tables
+
+from project_graph import PROJECT, REPO, ancestors, is_pii, layer, pii_exposures, project_models
+
 
 # The emulated build sets the role names through the environment; a parse without
 # them must give the defaults.
@@ -57,61 +53,6 @@ DEFAULT_ROLES = {"DBT_HIGHTOUCH_ROLE": "HIGHTOUCH", "DBT_REPORTING_ROLE": "REPOR
 QUERY_TAGS = {"base": "magento_current_state", "history": "magento_history", "staging": "magento_staging",
               "intermediate": "magento_staging", "crm": "crm", "trading": "trading"}
 HELPER_TIMEOUT_SECONDS = 600
-
-
-# --- the project's layers -----------------------------------------------------------
-
-
-def layer(node: dict) -> str:
-    """base, staging, intermediate, crm, trading; another folder of staging/magento or marts by its name."""
-    parts = node["original_file_path"].split("/")
-    if parts[1] == "marts":
-        return parts[2]
-    if parts[1] == "staging" and len(parts) > 4:  # models/staging/magento/<folder>/<model>.sql
-        return parts[3]
-    return parts[1]
-
-
-def project_models(manifest: dict) -> dict[str, dict]:
-    return {uid: n for uid, n in manifest["nodes"].items()
-            if n["resource_type"] == "model" and n["package_name"] == PROJECT}
-
-
-def is_pii(column: dict) -> bool:
-    meta = {**(column.get("meta") or {}), **((column.get("config") or {}).get("meta") or {})}
-    return meta.get("pii") is True
-
-
-def ancestors(manifest: dict, unique_id: str) -> set[str]:
-    seen: set[str] = set()
-    todo = [unique_id]
-    while todo:
-        for parent in manifest["parent_map"].get(todo.pop(), []):
-            if parent not in seen:
-                seen.add(parent)
-                todo.append(parent)
-    return seen
-
-
-def pii_exposures(manifest: dict, output_columns: dict[str, list[str]]) -> list[str]:
-    """Every column of a non-CRM mart that is tagged pii, or named like a pii column it reads.
-
-    A mart's columns are the documented ones plus those its SQL returns
-    (`output_columns`, by unique_id), since a mart without a contract may return
-    columns its YAML leaves out.
-    """
-    problems = []
-    models = project_models(manifest)
-    for uid, node in models.items():
-        if not node["original_file_path"].startswith("models/marts/") or layer(node) == "crm":
-            continue
-        upstream_pii = {name.lower() for parent in ancestors(manifest, uid) if parent in models
-                        for name, column in models[parent]["columns"].items() if is_pii(column)}
-        tagged = [name for name, column in node["columns"].items() if is_pii(column)]
-        named = sorted({c.lower() for c in [*node["columns"], *output_columns.get(uid, [])]} & upstream_pii)
-        problems += [f"{node['name']}.{name}: tagged pii" for name in tagged]
-        problems += [f"{node['name']}.{name}: named like a pii column of a model it reads" for name in named]
-    return problems
 
 
 # --- fixtures ---------------------------------------------------------------------
@@ -190,20 +131,6 @@ def emulated(tmp_path_factory: pytest.TempPathFactory) -> Emulated:
         pytest.fail(f"the fakesnow build failed (exit {process.returncode}):\n"
                     f"{process.stdout[-4000:]}\n{process.stderr[-4000:]}")
     return Emulated(work)
-
-
-class fake_harness:
-    """The emulator harness of test_snowflake_sql (tests/python/snowflake), for its events."""
-
-    def __init__(self) -> None:
-        sys.path.insert(0, str(SNOWFLAKE_HELPERS))
-        import run_dbt_on_fakesnow
-
-        self.module = run_dbt_on_fakesnow
-
-    def first_batch_rows(self, table: str) -> list[dict[str, Any]]:
-        tables = self.module.load_tables(REPO)["tables"]
-        return self.module.first_batch(tables[table])
 
 
 def parse_snowflake(sql: str) -> exp.Expr:
@@ -355,7 +282,7 @@ def test_snowflake_source_freshness_takes_max_of_the_bare_column(emulated: Emula
     freshness = json.loads((emulated.work / "target" / "sources.json").read_text())
     results = {r["unique_id"]: r for r in freshness["results"]}
     assert set(results) == set(sources)
-    newest = max(row["_streamkap_ts_ms"] for row in fake_harness().first_batch_rows("sales_order"))
+    newest = max(row["_streamkap_ts_ms"] for row in first_batch(landing_tables()["sales_order"]))
     got = datetime.fromisoformat(results[f"source.{PROJECT}.magento.sales_order"]["max_loaded_at"])
     assert got == datetime.fromtimestamp(newest / 1000, timezone.utc)
 
@@ -424,77 +351,15 @@ def test_the_personal_data_check_catches_a_leak(snowflake_manifest: dict) -> Non
 
 # --- the emulated build (run as a script, in a subprocess) ---------------------------
 
-SHOW_GRANTS = re.compile(r"^\s*show\s+grants\s+on\b", re.IGNORECASE)
-NO_OP = re.compile(r"^\s*(grant|revoke|alter\s+session\s+(un)?set\s+query_tag)\b", re.IGNORECASE)
-SHOW_QUERY_TAG = re.compile(r"^\s*show\s+parameters\s+like\s+'query_tag'\s+in\s+session", re.IGNORECASE)
-def install_shim(rewritten: list[str]) -> None:
-    import fakesnow.cursor
-
-    original = fakesnow.cursor.FakeSnowflakeCursor.execute
-
-    def execute(self: Any, command: str, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(command, str):
-            replacement = None
-            if SHOW_GRANTS.match(command):
-                replacement = "select 'x' as privilege, 'x' as grantee_name, 'ROLE' as granted_to where false"
-            elif NO_OP.match(command):
-                replacement = "select 1"
-            elif SHOW_QUERY_TAG.match(command):
-                replacement = "select 'QUERY_TAG' as key, 'magento_warehouse' as value"
-            else:
-                replacement = without_column_list(command)
-            if replacement is not None:
-                rewritten.append(command)
-                command = replacement
-        return original(self, command, *args, **kwargs)
-
-    fakesnow.cursor.FakeSnowflakeCursor.execute = execute
-
 
 def emulate(work: Path) -> int:
-    sys.path.insert(0, str(SNOWFLAKE_HELPERS))
-    import run_dbt_on_fakesnow as fake  # the emulator harness of test_snowflake_sql
-
-    profiles_dir = work / "profiles"
-    fake.write_profiles(profiles_dir)
-    landing = fake.load_tables(REPO)
-    summary: dict[str, Any] = {"phases": {}, "rewritten_by_shim": []}
-    import fakesnow
-
-    with fakesnow.patch():
-        fake.install_temp_table_shim(summary["rewritten_by_shim"])
-        install_shim(summary["rewritten_by_shim"])
-        import snowflake.connector
-        from dbt.cli.main import dbtRunner
-
-        conn = snowflake.connector.connect(account="emulated_account", user="emulated_user", password="dummy",
-                                           database=fake.DATABASE, schema=fake.SCHEMA)
-        cursor = conn.cursor()
-        cursor.execute(f"create schema if not exists {fake.LANDING_DATABASE}.{fake.LANDING_SCHEMA}")
-        for table in landing["tables"].values():
-            cursor.execute(fake.landing_ddl(table, landing["streamkap_columns"]))
-        for name in fake.LABEL_COLUMNS:  # a few change logs with events; the others empty
-            fake.insert(cursor, landing["tables"][name], fake.first_batch(landing["tables"][name]))
-        for phase in ("seed", "run", "freshness"):
-            command = ["source", "freshness", "--output", str(work / "target" / "sources.json")] \
-                if phase == "freshness" else [phase]
-            # The marts and what feeds them: the scope of the grants and of personal data.
-            selection = ["--select", "+path:models/marts"] if phase == "run" else []
-            argv = [*command, *selection, "--project-dir", str(REPO), "--profiles-dir", str(profiles_dir),
-                    "--target", fake.TARGET,
-                    "--target-path", str(work / "target"), "--log-path", str(work / "logs" / phase),
-                    "--log-format-file", "json", "--log-level-file", "debug", "--no-use-colors",
-                    "--vars", json.dumps({"magento_landing_database": fake.LANDING_DATABASE,
-                                          "magento_landing_schema": fake.LANDING_SCHEMA})]
-            result = dbtRunner().invoke(argv)
-            summary["phases"][phase] = {
-                "success": bool(result.success),
-                "exception": None if result.exception is None else repr(result.exception),
-                "results": [{"unique_id": r.node.unique_id, "status": str(r.status), "message": r.message}
-                            for r in (getattr(result.result, "results", None) or [])],
-            }
-        conn.close()
-    (work / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    """Seeds, the marts and what feeds them (the scope of the grants and of personal
+    data), source freshness: over the emulator harness, a few change logs with events."""
+    with emulated_snowflake(work, REPO) as snowflake:
+        snowflake.land_batch(list(LABEL_COLUMNS), first_batch)
+        snowflake.dbt("seed", "seed")
+        snowflake.dbt("run", "run", "--select", "+path:models/marts")
+        snowflake.dbt("freshness", "source", "freshness", "--output", str(work / "target" / "sources.json"))
     return 0
 
 

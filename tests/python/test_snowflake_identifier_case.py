@@ -8,7 +8,7 @@ sources' data tests (the audit included) and source freshness.
 
 The emulator (DuckDB) resolves names in any letter case, so running proves little about
 case: every statement dbt sent is also resolved against the emulator's catalog by
-Snowflake's rules (tests/python/snowflake/identifiers.py): an unquoted name resolves
+Snowflake's rules (magento_warehouse.devtools.identifiers): an unquoted name resolves
 upper-case, a quoted one as written.
 """
 
@@ -18,15 +18,13 @@ import json
 import subprocess
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "snowflake"))
-import identifiers  # noqa: E402
+from magento_warehouse.devtools import identifiers
 
-from test_snowflake_sql import HELPER, REPO, helper_env, read_statements  # noqa: E402
+from test_snowflake_sql import HELPER, REPO, helper_env, read_statements
 
 TABLES = ("customer_group", "sales_order")
 SHAPES = ("upper", "quoted-lower")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -28,9 +27,8 @@ from sqlglot import exp
 
 from conftest import REPO, write_duckdb_profile
 
-sys.path.insert(0, str(REPO / "scripts"))
-import scaffold_cdc  # noqa: E402
-from magento_cdc.simulator import MagentoSimulator, write_batch  # noqa: E402
+from magento_warehouse.scaffold import scaffold_cdc
+from magento_warehouse.demo.simulator.simulator import MagentoSimulator, write_batch
 
 ZONES = ("UTC", "America/Los_Angeles")
 START = datetime(2024, 6, 1, 0, 20)  # UTC; 17:20 on May 31 in Los Angeles

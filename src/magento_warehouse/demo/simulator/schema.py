@@ -5,7 +5,7 @@ Magento's order, then Streamkap's metadata columns. The columns are Magento's ow
 facts, kept in `magento_columns.json` (merged from the db_schema.xml files of every
 module that declares a column of the table, e.g. sales_order from Magento_Sales,
 Magento_GiftMessage and Magento_Paypal). This module only reads that file, so it
-also loads on its own (tests/python/snowflake loads it by path).
+also loads on its own (the Snowflake emulator harness reads it).
 
 Landing types are the ones Streamkap's Debezium-based MySQL connector gives each
 MySQL type, spelled for DuckDB (all are valid Snowflake types too):

@@ -1,0 +1,1 @@
+"""The demo: the Magento change-log simulator, a Hightouch stand-in and the demo loop."""

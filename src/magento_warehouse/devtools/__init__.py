@@ -1,0 +1,1 @@
+"""Developer tools: benchmarks, the Snowflake emulator harness and its check."""

@@ -1,0 +1,1 @@
+"""What runs in production: the runner (dbt, then Hightouch), its Hightouch client, change check and manifest cache."""

@@ -1,0 +1,66 @@
+"""The Hightouch client on its own (runner/hightouch.py): retries, their waits, what it
+gives up on; backoff waits are observed through an injected sleep."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from magento_warehouse.runner import hightouch
+
+from fake_hightouch import FAKE_KEY, Answer, client_for
+
+def test_client_honours_retry_after_up_to_a_cap(httpserver: HTTPServer) -> None:
+    for answer in (Answer(429, {}, {"Retry-After": "7"}), Answer(429, {}, {"Retry-After": "86400"}), Answer(503, {})):
+        httpserver.expect_ordered_request("/api/v1/syncs/7/trigger", method="POST").respond_with_json(
+            answer.body, answer.status, answer.headers)
+    httpserver.expect_ordered_request("/api/v1/syncs/7/trigger", method="POST").respond_with_json({"id": 9})
+    waits: list[float] = []
+
+    assert client_for(httpserver, waits).trigger_sync("7") == "9"
+    assert waits == [7.0, 60.0, 2.0]  # Retry-After, Retry-After capped, then backoff 0.5 * 2**2
+
+
+def test_client_gives_up_after_its_retries(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/api/v1/syncs/7/runs").respond_with_json({"message": "unavailable"}, 503)
+    waits: list[float] = []
+
+    with pytest.raises(hightouch.HightouchError) as error:
+        client_for(httpserver, waits, retries=2).get_sync_run("7", "9")
+
+    assert len(httpserver.log) == 3
+    assert waits == [0.5, 1.0]
+    assert error.value.status_code == 503
+    assert str(error.value) == "GET /api/v1/syncs/7/runs: HTTP 503: unavailable (gave up after 3 attempts)"
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 422])
+def test_client_does_not_retry_requests_hightouch_refused(httpserver: HTTPServer, status: int) -> None:
+    httpserver.expect_request("/api/v1/syncs/7/trigger").respond_with_json({"message": "no such sync"}, status)
+    waits: list[float] = []
+
+    with pytest.raises(hightouch.HightouchError) as error:
+        client_for(httpserver, waits).trigger_sync("7")
+
+    assert (len(httpserver.log), waits, error.value.status_code) == (1, [], status)
+    assert str(error.value) == f"POST /api/v1/syncs/7/trigger: HTTP {status}: no such sync"
+    assert FAKE_KEY not in repr(client_for(httpserver, waits))
+
+
+def test_client_retries_connection_errors() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    waits: list[float] = []
+    policy = hightouch.RetryPolicy(retries=2, backoff=0.5)
+    client = hightouch.HightouchClient(FAKE_KEY, f"http://127.0.0.1:{port}", timeout=2, retry=policy, sleep=waits.append)
+
+    with pytest.raises(hightouch.HightouchError) as error:
+        client.trigger_sync("7")
+
+    assert waits == [0.5, 1.0]
+    assert error.value.status_code is None
+    assert str(error.value).startswith("POST /api/v1/syncs/7/trigger: ConnectionError: ")
+    assert FAKE_KEY not in str(error.value)
