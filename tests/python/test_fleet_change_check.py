@@ -1,6 +1,6 @@
 """Finding the change logs with new events costs the same few queries for any fleet.
 
-scripts/change_check.py asks once for the whole fleet (`dbt run-operation
+magento_warehouse.runner.change_check asks once for the whole fleet (`dbt run-operation
 cdc_fleet_status`); here it runs on real dbt projects of 3 and 30 current-state
 models, counting the statements dbt sends, and its answer is checked against which
 change logs really received events.

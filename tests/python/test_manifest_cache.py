@@ -1,5 +1,5 @@
 """The runner keeps the parsed manifest between cycles and parses again whenever
-anything parsing reads has changed (scripts/manifest_cache.py).
+anything parsing reads has changed (magento_warehouse.runner.manifest_cache).
 
 A small real project on DuckDB: each step changes one thing the parse reads (a model,
 a macro, a new or removed file, --vars, an env var a model or the profile reads, the
