@@ -95,3 +95,17 @@ def test_the_gap_list_is_applied_before_the_emulator_runs_a_statement() -> None:
     assert emulator_gaps.emulated("grant select on table a.b.c to role r", gaps) == ("select 1", "grants")
     assert emulator_gaps.emulated("merge into a.b.c as t using (select 1 as x) as s on t.x = s.x "
                                   "when matched then delete", gaps)[1] is None
+
+
+def test_a_seed_insert_dbt_logged_abridged_is_checked_as_far_as_the_log_holds_it() -> None:
+    comment = '/* {"app": "dbt", "node_id": "seed.magento_warehouse.a_long_seed_name", "pad": "' + "x" * 600 + '"} */'
+    insert = "insert into analytics.dbt_seeds.a_long_seed_name (a, b) values " + ",".join(["(%s,%s)"] * 80)
+    cut_in_comment = (comment + "\n" + insert)[:snowflake_statements.ABRIDGED] + "..."
+    assert snowflake_statements.bound(cut_in_comment) == ""
+    cut_in_rows = ('/* {"node_id": "seed.x"} */\n' + insert)[:snowflake_statements.ABRIDGED] + "..."
+    assert snowflake_statements.bound(cut_in_rows) == (
+        '/* {"node_id": "seed.x"} */\ninsert into analytics.dbt_seeds.a_long_seed_name values (?)')
+    assert snowflake_statements.parse_error(cut_in_comment) is None
+    assert snowflake_statements.parse_error(cut_in_rows) is None
+    # A statement logged whole is parsed whole.
+    assert snowflake_statements.parse_error(insert[:200] + " values") is not None

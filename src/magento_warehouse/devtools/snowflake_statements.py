@@ -68,10 +68,21 @@ def denied_functions(sql: str) -> list[str]:
     return sorted(found)
 
 
+ABRIDGED = 512  # dbt logs a seed's insert cut to this many characters, then "..."
+
+
 def bound(sql: str) -> str:
     """A seed's insert as Snowflake gets it: dbt logs it with the connector's %s
-    placeholders (bound to `?`) and cut short after its comment (`*/...`)."""
-    return re.sub(r"\*/\.\.\.\s*$", "*/", sql.replace("%s", "?"))
+    placeholders (bound to `?`), abridged to its first 512 characters and "...". Of an
+    abridged insert, what the log holds is checked: its query comment, and the insert's
+    table with one row of placeholders (a cut column list or row cannot be parsed)."""
+    if not (sql.endswith("...") and len(sql) == ABRIDGED + 3):
+        return re.sub(r"\*/\.\.\.\s*$", "*/", sql.replace("%s", "?"))
+    head, opened, rest = sql[:ABRIDGED].replace("%s", "?").partition("/*")
+    comment, closed, statement = rest.partition("*/")
+    comment = f"{opened}{comment}{closed}" if closed else ""  # a comment cut short is dropped
+    insert = re.match(r"\s*insert\s+into\s+[^\s(]+", statement if closed else head, re.IGNORECASE)
+    return f"{head if closed else ''}{comment}{insert.group(0) + ' values (?)' if insert else ''}"
 
 
 @functools.lru_cache(maxsize=None)
