@@ -11,6 +11,7 @@ of the property-based tests are registered here, once.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import textwrap
@@ -20,6 +21,7 @@ from typing import Any, Iterable
 
 import duckdb
 import pytest
+import yaml
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 from hypothesis import HealthCheck, settings
 from magento_warehouse.engine_package import link_engine_package
@@ -78,6 +80,14 @@ def run_dbt(args: list[str], project_dir: Path, *, expect_success: bool = True) 
     if expect_success and not result.success:
         raise AssertionError(f"dbt {' '.join(args)} failed: {result.exception or result.result}")
     return result
+
+
+def parse_project(target: Path) -> dict[str, Any]:
+    """This project's manifest, parsed into `target`."""
+    result = dbtRunner().invoke(["parse", "--project-dir", str(REPO), "--profiles-dir", str(REPO),
+                                 "--target-path", str(target), "--quiet"])
+    assert result.success, result.exception
+    return json.loads((target / "manifest.json").read_text())
 
 
 def data_test_results(result: dbtRunnerResult) -> list[Any]:
@@ -143,6 +153,11 @@ class CdcProject:
         name = f"base_magento__{table}"
         self.add_model(name, f"{{{{ streamkap_cdc.cdc_current_state('magento', '{table}', unique_key={unique_key!r}{extra}) }}}}\n")
         return name
+
+    def data_test(self, model: str, test: str, arguments: dict[str, Any]) -> None:
+        """Declares one data test (e.g. `streamkap_cdc.cdc_matches_change_log`) on `model`."""
+        (self.root / "models/staging/magento/base" / f"_{model}.yml").write_text(yaml.safe_dump(
+            {"version": 2, "models": [{"name": model, "data_tests": [{test: {"arguments": arguments}}]}]}))
 
     def append(self, table: str, events: Iterable[dict[str, Any]]) -> None:
         """Appends events (dicts keyed by column; missing columns are NULL)."""

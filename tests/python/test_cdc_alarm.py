@@ -5,7 +5,6 @@ results, redeliveries included, are not; it reads only literal-bounded recent lo
 
 from __future__ import annotations
 
-import textwrap
 from typing import Any
 
 import pytest
@@ -28,14 +27,8 @@ def ev(key: Any, name: str, *, ts: int, off: int, src: int | None = None, delete
 def widget(cdc_project: CdcProject) -> CdcProject:
     cdc_project.add_table(WIDGET)
     cdc_project.current_state_model("widget", "entity_id")
-    (cdc_project.root / "models/staging/magento/base/_base.yml").write_text(textwrap.dedent("""\
-        version: 2
-        models:
-          - name: base_magento__widget
-            data_tests:
-              - streamkap_cdc.cdc_newest_events_applied:
-                  arguments: {source_name: magento, table_name: widget, unique_key: entity_id}
-        """))
+    cdc_project.data_test("base_magento__widget", "streamkap_cdc.cdc_newest_events_applied",
+                          {"source_name": "magento", "table_name": "widget", "unique_key": "entity_id"})
     return cdc_project
 
 

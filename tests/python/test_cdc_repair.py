@@ -36,16 +36,8 @@ def widget(cdc_project: CdcProject) -> CdcProject:
     cdc_project.add_table(WIDGET)
     cdc_project.current_state_model("widget", "entity_id")
     # The project's own reconciliation of the model, and its nightly selector.
-    (cdc_project.root / "models/staging/magento/base/_base.yml").write_text(textwrap.dedent("""\
-        version: 2
-        models:
-          - name: base_magento__widget
-            data_tests:
-              - streamkap_cdc.cdc_matches_change_log:
-                  source_name: magento
-                  table_name: widget
-                  unique_key: entity_id
-        """))
+    cdc_project.data_test("base_magento__widget", "streamkap_cdc.cdc_matches_change_log",
+                          {"source_name": "magento", "table_name": "widget", "unique_key": "entity_id"})
     (cdc_project.root / "selectors.yml").write_text(textwrap.dedent("""\
         selectors:
           - name: nightly

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
-from dbt.cli.main import dbtRunner
 
-from conftest import REPO
+from conftest import parse_project
 
 DISPATCHED = ("default__", "duckdb__", "snowflake__")
 
 
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    target = tmp_path_factory.mktemp("docs") / "target"
-    result = dbtRunner().invoke(["parse", "--project-dir", str(REPO), "--profiles-dir", str(REPO),
-                                 "--target-path", str(target), "--quiet"])
-    assert result.success, result.exception
-    return json.loads((target / "manifest.json").read_text())
+    return parse_project(tmp_path_factory.mktemp("docs") / "target")
 
 
 def project_nodes(manifest: dict, resource_type: str) -> list[dict]:

@@ -7,6 +7,7 @@ as test_run_and_sync.py; overlapping runs and the DuckDB holder are real process
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Callable, Iterator
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -200,48 +201,50 @@ def wait_until_polling(api: FakeHightouch, runner: subprocess.Popen[str], log: P
         time.sleep(0.05)
 
 
-def test_second_run_stops_at_once_while_the_first_holds_the_lock(
-        api: FakeHightouch, cli: Callable[..., CliRun], own_project: Path, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def first_run_polling(api: FakeHightouch, project: Path, log: Path) -> Iterator[subprocess.Popen[str]]:
+    """A runner process on `project`, held polling sync 101 (processing) and so holding
+    the lock; killed on leaving if it still runs."""
     api.runs["101"] = ["processing"]
-    log = tmp_path / "first.log"
     with log.open("w") as output:
-        first = start_runner(own_project, output)
+        first = start_runner(project, output)
         try:
             wait_until_polling(api, first, log)
-            triggers, marks = len(api.triggered()), build_marks(own_project)
-
-            started = time.monotonic()
-            second = cli(*project_args(own_project))
-            took = time.monotonic() - started
-
-            assert second.code == run_and_sync.EXIT_LOCKED == 4
-            lock = own_project / "target" / run_and_sync.LOCK_FILE
-            assert second.err.startswith(f"error: another run holds the lock {lock} (pid {first.pid}, selector crm, ")
-            assert "this run stops without building or syncing" in second.err
-            assert len(api.triggered()) == triggers and build_marks(own_project) == marks
-            assert took < 5  # no parse, no build
-
-            api.runs["101"] = ["success"]
-            assert first.wait(timeout=60) == 0, log.read_text()
+            yield first
         finally:
             if first.poll() is None:
                 first.kill()
                 first.wait()
+
+
+def test_second_run_stops_at_once_while_the_first_holds_the_lock(
+        api: FakeHightouch, cli: Callable[..., CliRun], own_project: Path, tmp_path: Path) -> None:
+    log = tmp_path / "first.log"
+    with first_run_polling(api, own_project, log) as first:
+        triggers, marks = len(api.triggered()), build_marks(own_project)
+
+        started = time.monotonic()
+        second = cli(*project_args(own_project))
+        took = time.monotonic() - started
+
+        assert second.code == run_and_sync.EXIT_LOCKED == 4
+        lock = own_project / "target" / run_and_sync.LOCK_FILE
+        assert second.err.startswith(f"error: another run holds the lock {lock} (pid {first.pid}, selector crm, ")
+        assert "this run stops without building or syncing" in second.err
+        assert len(api.triggered()) == triggers and build_marks(own_project) == marks
+        assert took < 5  # no parse, no build
+
+        api.runs["101"] = ["success"]
+        assert first.wait(timeout=60) == 0, log.read_text()
     assert "sync_contacts (sync 101): run run-101 success" in log.read_text()
     assert lock.read_text() == ""  # a finished run is not shown as the holder
 
 
 def test_lock_of_a_killed_run_does_not_block_the_next(
         api: FakeHightouch, cli: Callable[..., CliRun], own_project: Path, tmp_path: Path) -> None:
-    api.runs["101"] = ["processing"]
-    log = tmp_path / "killed.log"
-    with log.open("w") as output:
-        first = start_runner(own_project, output)
-        try:
-            wait_until_polling(api, first, log)
-        finally:
-            first.send_signal(signal.SIGKILL)  # as a crash or the OOM killer would: no cleanup runs
-            first.wait()
+    with first_run_polling(api, own_project, tmp_path / "killed.log") as first:
+        first.send_signal(signal.SIGKILL)  # as a crash or the OOM killer would: no cleanup runs
+        first.wait()
     assert (own_project / "target" / run_and_sync.LOCK_FILE).read_text().startswith(f"pid {first.pid}, ")
     api.runs["101"] = ["success"]
 
