@@ -49,7 +49,8 @@ def test_client_does_not_retry_requests_hightouch_refused(httpserver: HTTPServer
     assert FAKE_KEY not in repr(client_for(httpserver, waits))
 
 
-def test_client_retries_connection_errors() -> None:
+def test_client_does_not_retry_a_call_that_cannot_connect() -> None:
+    # Every other call would fail the same way: the runner stops its Hightouch phase instead.
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -57,10 +58,21 @@ def test_client_retries_connection_errors() -> None:
     policy = hightouch.RetryPolicy(retries=2, backoff=0.5)
     client = hightouch.HightouchClient(FAKE_KEY, f"http://127.0.0.1:{port}", timeout=2, retry=policy, sleep=waits.append)
 
-    with pytest.raises(hightouch.HightouchError) as error:
+    with pytest.raises(hightouch.HightouchUnreachable) as error:
         client.trigger_sync("7")
 
-    assert waits == [0.5, 1.0]
+    assert waits == []
     assert error.value.status_code is None
-    assert str(error.value).startswith("POST /api/v1/syncs/7/trigger: ConnectionError: ")
+    assert (error.value.host, error.value.cause.split(" (")[0]) == ("127.0.0.1", "connection failed")
+    assert str(error.value).startswith("Hightouch API unreachable at 127.0.0.1: connection failed (")
+    assert "refused" in str(error.value).lower()
     assert FAKE_KEY not in str(error.value)
+
+
+def test_client_names_a_failed_dns_lookup() -> None:
+    client = hightouch.HightouchClient(FAKE_KEY, "http://hightouch.invalid", timeout=2, sleep=pytest.fail)
+
+    with pytest.raises(hightouch.HightouchUnreachable) as error:
+        client.get_sync_run("7", "run-7")
+
+    assert str(error.value).startswith("Hightouch API unreachable at hightouch.invalid: DNS lookup failed (")

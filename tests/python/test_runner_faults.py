@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -160,6 +161,56 @@ def test_build_failure_wins_over_a_failed_sync(api: FakeHightouch, cli: Callable
         "error: the dbt build failed (exit code 1) and sync(s) fed by models that succeeded failed too: sync_contacts")
 
 
+def closed_port_url() -> str:
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+@pytest.mark.parametrize(("url", "host", "cause"), [
+    (None, "127.0.0.1", "connection failed ("),
+    ("http://hightouch.invalid", "hightouch.invalid", "DNS lookup failed ("),
+])
+def test_unreachable_api_stops_the_phase_at_once(cli: Callable[..., CliRun], monkeypatch: pytest.MonkeyPatch,
+                                                 url: str | None, host: str, cause: str) -> None:
+    monkeypatch.setenv("HIGHTOUCH_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("HIGHTOUCH_API_URL", url or closed_port_url())
+    started = time.monotonic()
+
+    # Retries that did happen would take 5 x 2 s per sync, three syncs.
+    run = cli("--retries", "5", "--retry-backoff", "2")
+
+    assert time.monotonic() - started < 20
+    assert run.code == run_and_sync.EXIT_HIGHTOUCH_UNREACHABLE == 6
+    assert "retry" not in run.err
+    lines = run.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: Hightouch API unreachable at {host}: {cause}")
+    rows = run.summary
+    assert sorted(rows) == ["sync_contacts", "sync_orders", "sync_subscribers"]
+    assert {row["upstream"] for row in rows.values()} == {"success"}
+    assert {row["sync"] for row in rows.values()} == {"error"}
+    assert rows["sync_contacts"]["message"].startswith(f"not triggered: {cause}")
+    assert rows["sync_subscribers"]["message"] == "not triggered: the Hightouch API is unreachable"
+
+
+def test_unreachable_api_while_polling_stops_following_every_run(api: FakeHightouch, cli: Callable[..., CliRun],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # The API goes away once every sync is triggered: the first read stops the phase.
+    def unreachable(*_: object) -> None:
+        raise hightouch.HightouchUnreachable("127.0.0.1", "connection failed ([Errno 111] Connection refused)")
+
+    monkeypatch.setattr(hightouch.HightouchClient, "get_sync_run", unreachable)
+
+    run = cli()
+
+    assert run.code == 6, run.err
+    assert sorted(api.triggered()) == ["101", "102", "103"]
+    assert run.err.splitlines() == [
+        "error: Hightouch API unreachable at 127.0.0.1: connection failed ([Errno 111] Connection refused)"]
+    assert {row["sync"] for row in run.summary.values()} == {"error"}
+    assert api.requests("GET") == []
+
+
 def test_exit_codes_are_documented(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         run_and_sync.parse_args(["--help"])
@@ -169,8 +220,11 @@ def test_exit_codes_are_documented(capsys: pytest.CaptureFixture[str]) -> None:
     assert f"{run_and_sync.EXIT_WAREHOUSE_BUSY} another process holds the DuckDB file" in text
     readme = (SCRIPTS.parent / "README.md").read_text()
     runner = readme.split("### dbt-core: the project's runner", 1)[1].split("\n#", 1)[0]
-    for code in (run_and_sync.EXIT_BUILD_FAILED, run_and_sync.EXIT_LOCKED, run_and_sync.EXIT_WAREHOUSE_BUSY):
+    for code in (run_and_sync.EXIT_BUILD_FAILED, run_and_sync.EXIT_LOCKED, run_and_sync.EXIT_WAREHOUSE_BUSY,
+                 run_and_sync.EXIT_HIGHTOUCH_UNREACHABLE):
         assert f"exit code {code}" in runner
+    assert f"{run_and_sync.EXIT_HIGHTOUCH_UNREACHABLE} the build succeeded but the Hightouch API could not be " \
+           "reached" in text
 
 
 # Processes: the first run is a real runner process, held mid-run by a sync that stays

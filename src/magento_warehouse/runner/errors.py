@@ -4,6 +4,8 @@ from __future__ import annotations
 
 
 EXIT_OK, EXIT_BUILD_FAILED, EXIT_SYNC_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_WAREHOUSE_BUSY = 0, 1, 2, 3, 4, 5
+# Apart from 2 so a scheduler can tell a network outage (nothing reached Hightouch) from failed syncs.
+EXIT_HIGHTOUCH_UNREACHABLE = 6
 
 
 class UsageError(Exception):

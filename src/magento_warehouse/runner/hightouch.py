@@ -6,8 +6,11 @@ after `dbt build` does, so this module stays a thin wrapper over `requests`
 rather than a dependency on a generated SDK. What it adds is what an
 unattended job needs: a timeout on every call, bounded retries with
 exponential backoff on rate limits (429, honouring Retry-After), server errors
-(5xx), connection errors and timeouts, and error messages that never contain
-the API key.
+(5xx), dropped connections and read timeouts, and error messages that never
+contain the API key. A call that cannot reach the API at all (DNS lookup
+failed, connection refused, connect timeout) is not retried: it raises
+HightouchUnreachable at once, since every other call of the run would fail
+the same way and retrying each would hold the job for minutes.
 
 Triggers are not idempotent: Hightouch has no idempotency key, so a trigger
 retried after a read timeout or a 5xx may start a second run of the same sync.
@@ -26,8 +29,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 DEFAULT_BASE_URL = "https://api.hightouch.com"
 
@@ -49,6 +54,15 @@ class HightouchError(Exception):
     def __init__(self, message: str, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class HightouchUnreachable(HightouchError):
+    """No connection to the API could be made: `host` and a short `cause` say why."""
+
+    def __init__(self, host: str, cause: str) -> None:
+        super().__init__(f"Hightouch API unreachable at {host}: {cause}")
+        self.host = host
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -187,6 +201,9 @@ class HightouchClient:
             try:
                 response = self._session.request(method, url, json=body, params=params, timeout=self._timeout)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
+                cause = _no_connection(error)
+                if cause is not None:
+                    raise HightouchUnreachable(urlsplit(url).hostname or url, self._redact(cause)) from None
                 status_code, problem = None, _describe(error)
             except requests.RequestException as error:
                 raise HightouchError(f"{what}: {_describe(error)}") from None
@@ -280,3 +297,18 @@ def _retry_after(header: str | None) -> float | None:
 def _describe(error: requests.RequestException) -> str:
     """The exception's class and text (which name the URL, never the request's headers)."""
     return f"{type(error).__name__}: {error}"
+
+
+def _no_connection(error: requests.RequestException) -> str | None:
+    """Why no connection could be opened ('DNS lookup failed (...)'), or None when the
+    error came later (a dropped connection, a read timeout): those are retried."""
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    detail = reason.__cause__ or reason.__context__ if reason is not None else None
+    detail_text = _one_line(str(detail or reason))
+    if isinstance(reason, NameResolutionError):
+        return f"DNS lookup failed ({detail_text})"
+    if isinstance(reason, NewConnectionError):  # checked first: urllib3 derives it from ConnectTimeoutError
+        return f"connection failed ({detail_text})"
+    if isinstance(reason, ConnectTimeoutError) or isinstance(error, requests.ConnectTimeout):
+        return f"connection timed out ({_one_line(str(reason or error))})"
+    return None

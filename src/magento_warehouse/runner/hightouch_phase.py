@@ -19,6 +19,7 @@ from magento_warehouse.runner.hightouch import (
     FAILED_STATUSES,
     HightouchClient,
     HightouchError,
+    HightouchUnreachable,
     RetryPolicy,
 )
 from magento_warehouse.runner.report import one_line
@@ -92,21 +93,30 @@ class _Watch:
 
 
 def run_syncs(client: HightouchClient, targets: list[SyncTarget], *, poll_interval: float,
-              sync_timeout: float) -> list[SyncOutcome]:
+              sync_timeout: float) -> tuple[list[SyncOutcome], HightouchUnreachable | None]:
     """Triggers every sync first (Hightouch runs them in parallel), then polls them all until each finishes.
 
     Prints one line per status change of each run. Once Hightouch rejects the
     key (401), the remaining syncs are not triggered: they would all be refused.
+    Once the API cannot be reached at all (DNS, connection refused), the phase
+    stops: every other call would wait for the same failure. The error is
+    returned for the caller's one line on stderr.
     """
     outcomes: list[SyncOutcome] = []
     watches: list[_Watch] = []
     key_rejected = False
+    unreachable: HightouchUnreachable | None = None
     for target in targets:
-        if key_rejected:
-            outcomes.append(SyncOutcome(target, "error", message="not triggered: the API key was rejected"))
+        if key_rejected or unreachable:
+            why = "the API key was rejected" if key_rejected else "the Hightouch API is unreachable"
+            outcomes.append(SyncOutcome(target, "error", message=f"not triggered: {why}"))
             continue
         try:
             run_id = client.trigger_sync(target.sync_id)
+        except HightouchUnreachable as error:
+            unreachable = error
+            outcomes.append(SyncOutcome(target, "error", message=f"not triggered: {error.cause}"))
+            continue
         except HightouchError as error:
             key_rejected = error.status_code == 401
             if key_rejected:
@@ -119,13 +129,22 @@ def run_syncs(client: HightouchClient, targets: list[SyncTarget], *, poll_interv
 
     while watches:
         for watch in list(watches):
-            outcome = _poll(client, watch, sync_timeout)
+            if unreachable is not None:
+                outcome = SyncOutcome(watch.target, "error", watch.run_id, message=(
+                    "stopped following the run, its outcome is unknown: the Hightouch API is unreachable"))
+            else:
+                try:
+                    outcome = _poll(client, watch, sync_timeout)
+                except HightouchUnreachable as error:
+                    unreachable = error
+                    outcome = SyncOutcome(watch.target, "error", watch.run_id, message=(
+                        f"stopped following the run, its outcome is unknown: {error.cause}"))
             if outcome is not None:
                 outcomes.append(outcome)
                 watches.remove(watch)
         if watches:
             time.sleep(poll_interval)
-    return outcomes
+    return outcomes, unreachable
 
 
 def _poll(client: HightouchClient, watch: _Watch, sync_timeout: float) -> SyncOutcome | None:
@@ -133,6 +152,8 @@ def _poll(client: HightouchClient, watch: _Watch, sync_timeout: float) -> SyncOu
     target, run_id = watch.target, watch.run_id
     try:
         run = client.get_sync_run(target.sync_id, run_id)
+    except HightouchUnreachable:
+        raise  # stops the whole phase, not just this run
     except HightouchError as error:
         return SyncOutcome(target, "error", run_id,
                            message=f"stopped following the run, its outcome is unknown: {error}")

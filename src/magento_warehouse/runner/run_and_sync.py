@@ -21,6 +21,18 @@ Which syncs run:
     or when one of its data tests failed (severity error), as dbt build would
     skip the model's children.
   - Exposures without meta.hightouch.sync_id are ignored.
+  - With --sync, only the named syncs are triggered, even when the build also
+    feeds other exposures.
+
+Narrowing the selector:
+  --select and --exclude take dbt selection specs and pass them to dbt as
+  given (`dbt ls`), but dbt ignores them next to --selector, so the runner
+  builds the intersection: the selector's nodes that --select selects, minus
+  what --exclude selects. --selector stays required: it is the job whose
+  exclusions (no seeds, views, unit tests, full-scan tests in crm_realtime)
+  every run keeps. --sync NAME builds the selector's part of +exposure:NAME
+  the same way. All of them combine with --only-changed. Options are never
+  abbreviated (--sel is an error, not --selector).
 
 Overlapping runs:
   A run holds an exclusive lock on run_and_sync.lock in dbt's target folder
@@ -59,12 +71,18 @@ Exit codes:
   2  the build succeeded but a sync failed, was cancelled or interrupted,
      timed out (--sync-timeout), or was skipped, could not be triggered or
      could no longer be read
-  3  usage or configuration error (bad arguments, unknown selector, a
-     malformed HIGHTOUCH_API_URL, HIGHTOUCH_API_KEY missing while a sync
+  3  usage or configuration error (bad arguments, unknown selector or
+     --sync name, a malformed HIGHTOUCH_API_URL, HIGHTOUCH_API_KEY missing while a sync
      would be triggered); nothing built
   4  another run holds the lock (see above): this one stopped at once,
      nothing built or synced
   5  another process holds the DuckDB file: nothing built or synced
+  6  the build succeeded but the Hightouch API could not be reached (DNS
+     lookup failed, connection refused or timed out): the Hightouch phase
+     stopped at the first such call, without retries, so it takes at most
+     one --http-timeout (default 30 s) however many syncs; one line on
+     stderr names the host and the cause. 429 and 5xx are still retried.
+     1 wins when the build failed too
 """
 
 from __future__ import annotations
@@ -92,6 +110,7 @@ from magento_warehouse.runner.dbt_phase import (
 )
 from magento_warehouse.runner.errors import (
     EXIT_BUILD_FAILED,
+    EXIT_HIGHTOUCH_UNREACHABLE,
     EXIT_LOCKED,
     EXIT_OK,
     EXIT_SYNC_FAILED,
@@ -105,6 +124,7 @@ from magento_warehouse.runner.errors import (
 from magento_warehouse.runner.guards import LOCK_FILE, check_duckdb_file, run_lock
 from magento_warehouse.runner.hightouch import log as client_log
 from magento_warehouse.runner.hightouch_phase import SyncOutcome, api_base_url, make_client, run_syncs
+from magento_warehouse.runner.narrowing import is_narrowed, narrow, only_named, sync_exposures
 from magento_warehouse.runner.report import print_changes, print_plan, print_summary
 
 # The exit code of each error that ends a run early.
@@ -124,8 +144,22 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     summary, details = __doc__.split("\n\n", 1)
-    parser = _ArgumentParser(description=summary, epilog=details, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # No abbreviations: `--select` must never be read as `--selector`, nor `--sel` as either.
+    parser = _ArgumentParser(description=summary, epilog=details, allow_abbrev=False,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--selector", required=True, metavar="NAME", help="dbt selector (selectors.yml) to build")
+    parser.add_argument("--select", action="extend", nargs="+", default=[], metavar="SPEC",
+                        help="build only the selector's nodes that these dbt selection specs also select, "
+                             "as dbt reads them (repeatable, like dbt's; dbt itself ignores --select next "
+                             "to --selector, so the runner intersects the two)")
+    parser.add_argument("--exclude", action="extend", nargs="+", default=[], metavar="SPEC",
+                        help="leave out of the selector's nodes what these dbt selection specs select "
+                             "(repeatable, like dbt's; tests follow dbt's indirect selection)")
+    parser.add_argument("--sync", action="append", default=[], metavar="NAME",
+                        help="build only this sync's upstream (+exposure:NAME) within the selector (so "
+                             "under its exclusions: with crm_realtime, no seeds, views, unit tests or "
+                             "full-scan tests), run its tests and trigger only this sync; NAME is an "
+                             "exposure name or a meta.hightouch.sync_slug (repeatable)")
     parser.add_argument("--dry-run", action="store_true",
                         help="build nothing and call nothing: list the selector's models and the syncs "
                              "that would be triggered, then exit 0")
@@ -149,7 +183,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     api.add_argument("--http-timeout", type=positive_float, default=30.0, metavar="SECONDS",
                      help="seconds each HTTP call may take (default: %(default)g)")
     api.add_argument("--retries", type=non_negative_int, default=5, metavar="N",
-                     help="retries of a call answered 429 or 5xx, or that failed to connect or timed out "
+                     help="retries of a call answered 429 or 5xx, or whose connection dropped or answer timed "
+                          "out; a call that cannot connect at all is not retried (exit 6) "
                           "(default: %(default)s)")
     api.add_argument("--retry-backoff", type=non_negative_float, default=2.0, metavar="SECONDS",
                      help="seconds before the first retry, doubling for each next one; a 429's Retry-After "
@@ -165,8 +200,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_locked(args: argparse.Namespace, base_url: str) -> int:
     manifest = parse_project(args)
+    exposures = sync_exposures(manifest, args) if args.sync else []
     selected = selected_nodes(manifest, args)
     only = None
+    if is_narrowed(args):
+        selected = narrow(manifest, args, selected, exposures)
+        only = selected
     if args.only_changed:
         try:
             unchanged = change_check.unchanged_models(manifest, dbt_flags(args))
@@ -178,7 +217,7 @@ def _run_locked(args: argparse.Namespace, base_url: str) -> int:
             print_changes(manifest, selected, unchanged)
             selected -= unchanged
             only = selected
-    targets = sync_targets(manifest, selected)
+    targets = only_named(sync_targets(manifest, selected), exposures)
     if args.dry_run:
         print_plan(manifest, args, selected, targets)
         return EXIT_OK
@@ -186,7 +225,10 @@ def _run_locked(args: argparse.Namespace, base_url: str) -> int:
     client = make_client(args, len(targets), base_url) if targets else None
 
     if only is not None and not any(is_built(manifest, node) for node in only):
-        print(f"Nothing to build: no model of selector {args.selector!r} has new events.")
+        if args.only_changed:
+            print(f"Nothing to build: no model of selector {args.selector!r} has new events.")
+        else:
+            print(f"Nothing to build: no model of selector {args.selector!r} is selected.")
         return EXIT_OK
     # Asked only before a build: a cycle with nothing new need not open the file twice.
     check_duckdb_file(args)
@@ -205,9 +247,14 @@ def _run_locked(args: argparse.Namespace, base_url: str) -> int:
                                                     upstream="failed" if failed else "skipped")
         else:
             ready.append(target)
-    for outcome in run_syncs(client, ready, poll_interval=args.poll_interval, sync_timeout=args.sync_timeout):
+    synced, unreachable = run_syncs(client, ready, poll_interval=args.poll_interval,
+                                    sync_timeout=args.sync_timeout)
+    for outcome in synced:
         outcomes[outcome.target.exposure] = outcome
     print_summary([outcomes[target.exposure] for target in targets])
+    if unreachable is not None:
+        # One line for the whole phase: the cause is the network, not any one sync.
+        print(f"error: {unreachable}", file=sys.stderr)
 
     if not build.success:
         failed_syncs = sorted(outcome.target.exposure for outcome in outcomes.values()
@@ -216,6 +263,8 @@ def _run_locked(args: argparse.Namespace, base_url: str) -> int:
             print(f"error: the dbt build failed (exit code {EXIT_BUILD_FAILED}) and sync(s) fed by models that "
                   f"succeeded failed too: {', '.join(failed_syncs)}", file=sys.stderr)
         return EXIT_BUILD_FAILED
+    if unreachable is not None:
+        return EXIT_HIGHTOUCH_UNREACHABLE
     return EXIT_OK if all(outcome.succeeded for outcome in outcomes.values()) else EXIT_SYNC_FAILED
 
 
