@@ -124,3 +124,20 @@ def test_unknown_sync_name_is_a_usage_error(api: FakeHightouch, cli: Callable[..
     assert "crm_dashboard" not in run.err
     assert api.server.log == []
     assert base.build_marks(project) == marks
+
+
+def test_sync_when_the_change_check_fails_builds_the_whole_sync(api: FakeHightouch, cli: Callable[..., CliRun],
+                                                                project: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    def fails(manifest: object, flags: object) -> set[str]:
+        raise change_check.ChangeCheckError("no watermarks table")
+
+    monkeypatch.setattr(change_check, "unchanged_models", fails)
+
+    run = cli("--sync", "orders", "--only-changed")
+
+    assert run.code == 0, run.err
+    assert ("warning: no watermarks table; building every model of the selector that --select, --exclude "
+            "and --sync choose") in run.err
+    assert built(project) == {"model orders", "model orders_summary"}
+    assert api.triggered() == ["102"]

@@ -212,7 +212,8 @@ def _run_locked(args: argparse.Namespace, base_url: str) -> int:
         except change_check.ChangeCheckError as error:
             check_duckdb_file(args)  # the likeliest reason, named
             # Never skip a model on a guess: build the whole selector.
-            print(f"warning: {error}; building every model of the selector", file=sys.stderr)
+            narrowed = " that --select, --exclude and --sync choose" if only is not None else ""
+            print(f"warning: {error}; building every model of the selector{narrowed}", file=sys.stderr)
         else:
             print_changes(manifest, selected, unchanged)
             selected -= unchanged
