@@ -38,11 +38,13 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         yield db, tmp_path, stub
 
 
-def crm_job(tmp_path: Path) -> tuple[int, set[str], set[str]]:
+def crm_job(tmp_path: Path, *options: str) -> tuple[int, set[str], set[str]]:
     """Runs the job; returns its exit code, the change logs rebuilt and the CRM marts built."""
-    code = run_and_sync.main(["--selector", "crm_realtime", "--only-changed",
+    results_file = tmp_path / "target/run_results.json"
+    results_file.unlink(missing_ok=True)  # a cycle that builds nothing writes none
+    code = run_and_sync.main(["--selector", "crm_realtime", "--only-changed", *options,
                               "--project-dir", str(REPO), "--profiles-dir", str(REPO), "--poll-interval", "0.1"])
-    results = json.loads((tmp_path / "target/run_results.json").read_text())["results"]
+    results = json.loads(results_file.read_text())["results"] if results_file.exists() else []
     ran = {r["unique_id"].split(".")[-1] for r in results if r["unique_id"].startswith("model.")}
     return (code, {m.removeprefix("base_magento__") for m in ran if m.startswith("base_magento__")},
             {m for m in ran if m.startswith("crm_")})
@@ -69,11 +71,14 @@ def test_only_change_logs_with_new_events_are_rebuilt(warehouse) -> None:
 
     code, rebuilt, marts = crm_job(tmp_path)  # nothing new
     assert code == 0 and rebuilt == set()
-    assert len(marts) == 5, "marts move with the clock, so they rebuild every cycle"
+    assert marts == set(), "a mart fed only by unchanged tables, built minutes ago, was rebuilt"
+    assert len(stub.triggered) == 5, "a sync ran though its mart was not rebuilt"
 
     land_subscriber(db, "only.change@example.com")
-    code, rebuilt, _ = crm_job(tmp_path)
+    code, rebuilt, marts = crm_job(tmp_path)
     assert code == 0 and rebuilt == {"newsletter_subscriber"}
+    assert "crm_newsletter_subscribers" in marts
+    assert "crm_abandoned_carts" not in marts, "a mart that reads no newsletter table was rebuilt"
     with duckdb.connect(str(db)) as con:
         assert con.execute("select count(*) from main_magento.newsletter_subscriber "
                            "where subscriber_email = 'only.change@example.com'").fetchone() == (1,)
@@ -91,3 +96,15 @@ def test_a_failed_model_is_rebuilt_on_the_next_run(warehouse) -> None:
         con.execute("alter table streamkap.newsletter_subscriber_away rename to newsletter_subscriber")
     code, rebuilt, _ = crm_job(tmp_path)
     assert code == 0 and "newsletter_subscriber" in rebuilt
+
+
+def test_marts_that_read_the_clock_are_rebuilt_once_their_build_is_old(warehouse) -> None:
+    """Nothing new, but windows measured from now move: with --clock-refresh-minutes 0 the
+    marts that read the clock rebuild every cycle, and only they."""
+    _, tmp_path, _ = warehouse
+    assert crm_job(tmp_path)[0] == 0
+    code, rebuilt, marts = crm_job(tmp_path, "--clock-refresh-minutes", "0")
+    assert code == 0 and rebuilt == set()
+    assert marts == {"crm_new_customers", "crm_abandoned_carts"}
+    code, rebuilt, marts = crm_job(tmp_path)  # just rebuilt: fresh for the default 30 minutes
+    assert code == 0 and (rebuilt, marts) == (set(), set())

@@ -70,6 +70,17 @@
     {%- do streamkap_cdc.cdc_record_repair(repairs, node.alias, 'resnapshot', removed[0] | int,
                              none if removed[1] is none else removed[1] | int, started) -%}
     {%- do adapter.commit() -%}
+    {#- A history applies a re-snapshot on its next run, even when nothing lands: the
+        models of the table lose their landed-rows mark, so their next run reads it. -#}
+    {%- for reader in graph.nodes.values()
+            if reader.resource_type == 'model' and reader.config.materialized in ('cdc_current_state', 'cdc_history')
+            and (reader.config.get('cdc_change_log') or {}).get('table_name') == table -%}
+        {%- set relation = adapter.get_relation(reader.database, reader.schema, reader.alias) -%}
+        {%- if relation is not none -%}
+            {%- do streamkap_cdc.cdc_mark_landed_rows(relation, none, reader.description
+                                                      if (reader.config.get('persist_docs') or {}).get('relation') else '') -%}
+        {%- endif -%}
+    {%- endfor -%}
     {#- print: the operation's answer, shown even with --quiet. -#}
     {{ print("cdc_apply_resnapshot: " ~ table ~ ": removed " ~ removed[0] ~ " row(s) absent from the re-snapshot started at "
              ~ started ~ " (" ~ streamkap_cdc.cdc_iso_utc(started) ~ ")") }}

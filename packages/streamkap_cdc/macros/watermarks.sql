@@ -110,3 +110,52 @@ alter table {{ watermarks }} add column if not exists {{ column }} bigint;
     {%- set newest = run_query("select max(_streamkap_ts_ms) from " ~ target).columns[0].values()[0] -%}
     {{ return(none if newest is none else newest | int) }}
 {% endmacro %}
+
+
+{# The landed-rows mark: where an engine whose watermark needs a warehouse to read
+   (Snowflake) also records how many rows the change log held when the target last
+   applied it, in the target's comment, which SHOW TABLES returns without one (see
+   snowflake__cdc_plan, cdc_fleet_status). The watermark stays the record; the mark
+   only lets a run that finds nothing new stop before any SELECT. #}
+{% macro cdc_marked_landed_rows(comment) %}
+    {#- [[] and []]: a bracket each, without a backslash (Jinja would read it as an escape). -#}
+    {%- set found = modules.re.search('[[]streamkap_cdc landed_rows=([0-9]+)[]]$', (comment or '') | trim) -%}
+    {{ return(none if found is none else found.group(1) | int) }}
+{% endmacro %}
+
+
+{# Sets the mark to `landed_rows`, or removes it (none). `description`: the relation's
+   description when persist_docs writes it (the mark follows it in the comment). #}
+{% macro cdc_mark_landed_rows(relation, landed_rows, description='') %}
+    {{- return(adapter.dispatch('cdc_mark_landed_rows', 'streamkap_cdc')(relation, landed_rows, description)) -}}
+{% endmacro %}
+
+
+{% macro default__cdc_mark_landed_rows(relation, landed_rows, description) %}{% endmacro %}
+
+
+{% macro snowflake__cdc_mark_landed_rows(relation, landed_rows, description) %}
+    {%- set mark = '' if landed_rows is none else '[streamkap_cdc landed_rows=' ~ landed_rows ~ ']' -%}
+    {%- set comment = (description or '') ~ ('\n' if description and mark else '') ~ mark -%}
+    {#- DDL: cloud services, no warehouse. -#}
+    {%- call statement('cdc_mark_landed_rows') -%}
+        alter table {{ relation }} set comment = '{{ comment | replace('\\', '\\\\') | replace("'", "''") }}'
+    {%- endcall -%}
+{% endmacro %}
+
+
+{# After a run applied events: the mark becomes what the watermark recorded (none when
+   events were held back, so the next run happens). #}
+{% macro cdc_mark_from_watermark(watermarks, target, description='') %}
+    {{- return(adapter.dispatch('cdc_mark_from_watermark', 'streamkap_cdc')(watermarks, target, description)) -}}
+{% endmacro %}
+
+
+{% macro default__cdc_mark_from_watermark(watermarks, target, description) %}{% endmacro %}
+
+
+{% macro snowflake__cdc_mark_from_watermark(watermarks, target, description) %}
+    {%- set rows = run_query("select landed_rows from " ~ watermarks ~ " where table_name = '" ~ target.identifier ~ "'").rows -%}
+    {%- set landed = none if rows | length == 0 or rows[0][0] is none else rows[0][0] | int -%}
+    {%- do streamkap_cdc.cdc_mark_landed_rows(target, landed, description) -%}
+{% endmacro %}

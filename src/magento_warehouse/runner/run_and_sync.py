@@ -34,6 +34,13 @@ Narrowing the selector:
   the same way. All of them combine with --only-changed. Options are never
   abbreviated (--sel is an error, not --selector).
 
+Only what changed (--only-changed):
+  The current-state models whose change log received nothing since their last
+  successful run are left out (runner/change_check.py), and so is every node that
+  only they feed, with its tests (runner/downstream.py): a cycle in which nothing
+  landed builds nothing. A model that reads the clock is still rebuilt once its
+  last build is --clock-refresh-minutes old; a node that failed is retried.
+
 Overlapping runs:
   A run holds an exclusive lock on run_and_sync.lock in dbt's target folder
   (DBT_TARGET_PATH, else the project's target/) from start to end, --dry-run
@@ -92,10 +99,11 @@ import atexit
 import logging
 import os
 import sys
+import time
 from contextlib import contextmanager
 from typing import Iterator, NoReturn, Sequence
 
-from magento_warehouse.runner import change_check
+from magento_warehouse.runner import change_check, downstream
 from magento_warehouse.runner.cli_types import non_negative_float, non_negative_int, positive_float
 from magento_warehouse.runner.dbt_phase import (
     FAILED,
@@ -172,8 +180,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                      help="artifacts of a previous run, for selectors using state: or source_status: methods")
     parser.add_argument("--only-changed", action="store_true",
                         help="leave out of the build the current-state models whose change log received "
-                             "nothing since their last successful run (two metadata queries for the whole "
-                             "fleet, against the watermarks table); a model that failed is retried")
+                             "nothing since their last successful run (metadata queries for the whole fleet; "
+                             "on Snowflake SHOW TABLES, no warehouse), and what only they feed "
+                             "(runner/downstream.py); a model that failed is retried")
+    parser.add_argument("--clock-refresh-minutes", type=non_negative_float, default=30.0, metavar="MINUTES",
+                        help="with --only-changed, a model that reads the clock (as_of_timestamp) is still "
+                             "rebuilt once its last build is this old, though nothing it reads changed; "
+                             "0: every cycle (default: %(default)g)")
     api = parser.add_argument_group("Hightouch")
     api.add_argument("--sync-timeout", type=positive_float, default=3600.0, metavar="SECONDS",
                      help="seconds to wait for a sync run to finish, from its trigger; the run goes on in "
@@ -206,6 +219,7 @@ def _run_locked(args: argparse.Namespace, base_url: str) -> int:
     if is_narrowed(args):
         selected = narrow(manifest, args, selected, exposures)
         only = selected
+    built_at, now = downstream.load_built_at(target_path(args)), time.time()
     if args.only_changed:
         try:
             unchanged = change_check.unchanged_models(manifest, dbt_flags(args))
@@ -216,6 +230,9 @@ def _run_locked(args: argparse.Namespace, base_url: str) -> int:
             print(f"warning: {error}; building every model of the selector{narrowed}", file=sys.stderr)
         else:
             print_changes(manifest, selected, unchanged)
+            # What only unchanged tables feed is left out too: nothing new, no warehouse.
+            unchanged |= downstream.left_out(manifest, selected, unchanged, built_at, now,
+                                             args.clock_refresh_minutes * 60)
             selected -= unchanged
             only = selected
     targets = only_named(sync_targets(manifest, selected), exposures)
@@ -227,13 +244,16 @@ def _run_locked(args: argparse.Namespace, base_url: str) -> int:
 
     if only is not None and not any(is_built(manifest, node) for node in only):
         if args.only_changed:
-            print(f"Nothing to build: no model of selector {args.selector!r} has new events.")
+            print(f"Nothing to build: no model of selector {args.selector!r} has new events, "
+                  "nor anything it feeds.")
         else:
             print(f"Nothing to build: no model of selector {args.selector!r} is selected.")
         return EXIT_OK
     # Asked only before a build: a cycle with nothing new need not open the file twice.
     check_duckdb_file(args)
     build = run_build(manifest, args, only)
+    downstream.record_built(target_path(args), built_at, build.statuses,
+                            [node for node in build.statuses if is_built(manifest, node)], now)
     if client is None:
         print(f"\nNo Hightouch sync is fed by selector {args.selector!r}.")
         return EXIT_OK if build.success else EXIT_BUILD_FAILED

@@ -22,8 +22,10 @@
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
     {%- set watermarks = streamkap_cdc.cdc_watermarks_relation(target) -%}
-    {%- set plan = streamkap_cdc.cdc_plan(change_log, target, watermarks, table_name) -%}
-    {%- set existing = plan['target'] | length > 0 -%}
+    {#- A run that would skip when nothing landed lets the plan stop at metadata. -#}
+    {%- set plan = streamkap_cdc.cdc_plan(change_log, target, watermarks, table_name,
+                                          may_skip=not should_full_refresh() and not streamkap_cdc.cdc_repair_mode()) -%}
+    {%- set existing = plan['target_exists'] -%}
     {%- set log_columns = streamkap_cdc.cdc_checked_columns(plan['change_log'], key_names, change_log) -%}
     {{ return({
         'table_name': table_name, 'change_log': change_log, 'key_names': key_names, 'lookback_ms': lookback_ms,
@@ -44,6 +46,10 @@
                    and plan['landed_rows'] == plan['applied_landed_rows'] -%}
     {%- if skip -%}
         {%- do store_raw_result('main', message='NO NEW EVENTS', code='NOOP', rows_affected=0) -%}
+        {#- A target without the landed-rows mark (built before marks were kept) gains it. -#}
+        {%- if plan.get('marked_landed_rows', plan['landed_rows']) != plan['landed_rows'] -%}
+            {%- do streamkap_cdc.cdc_mark_landed_rows(run['target'], plan['landed_rows'], streamkap_cdc.cdc_persisted_description()) -%}
+        {%- endif -%}
     {%- endif -%}
     {{ return(skip) }}
 {% endmacro %}
@@ -54,6 +60,7 @@
    cdc_record_watermark: `window_start`, `held_back_sql`, and the re-snapshot applied
    when `record_resnapshot`). #}
 {% macro cdc_apply(run, sql, window_start=none, held_back_sql=none, record_resnapshot=false, dropped=none) %}
+    {%- do run.update({'applied': true}) -%}
     {%- call statement('main') -%}
         {{ sql }}
     {%- endcall -%}
@@ -74,4 +81,14 @@
     {%- do apply_grants(run['target'], config.get('grants'),
                         should_revoke=should_revoke(run['existing'], full_refresh_mode=run['full_refresh'])) -%}
     {%- do persist_docs(run['target'], model) -%}
+    {#- After the commit: the mark (DDL) must never claim rows a failed run did not apply. -#}
+    {%- if run.get('applied') -%}
+        {%- do streamkap_cdc.cdc_mark_from_watermark(run['watermarks'], run['target'], streamkap_cdc.cdc_persisted_description()) -%}
+    {%- endif -%}
+{% endmacro %}
+
+
+{# The model's description when persist_docs writes it to the relation's comment. #}
+{% macro cdc_persisted_description() %}
+    {{ return(model.description if (config.get('persist_docs') or {}).get('relation') else '') }}
 {% endmacro %}
