@@ -15,7 +15,6 @@ engine's models and hooks may not): that remaining cost is printed.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -25,25 +24,11 @@ import pytest
 
 from conftest import REPO
 from test_snowflake_sql import helper_env
+from warehouse_statements import COMMENT, needs_warehouse
 
 HELPER = Path(__file__).resolve().parent / "snowflake" / "run_noop_cycle_on_fakesnow.py"
 CHANGED = ("customer_group", "sales_order", "newsletter_subscriber")
 HELPER_TIMEOUT_SECONDS = 600
-
-COMMENT = re.compile(r"/\*.*?\*/|--[^\n]*", re.S)
-# Statements cloud services answer: metadata, session and transaction control, access
-# control, and DDL that writes no rows (CREATE ... IF NOT EXISTS without AS, ADD COLUMN
-# IF NOT EXISTS, a comment). Anything else needs the warehouse.
-CLOUD_SERVICES = [re.compile(pattern, re.I | re.S) for pattern in (
-    r"^(show|describe|desc|use)\s",
-    r"^alter\s+session\s",
-    r"^(grant|revoke)\s",
-    r"^(begin|commit|rollback|start\s+transaction)\b",
-    r"^create\s+schema\s+if\s+not\s+exists\s+\S+$",
-    r"^create\s+(transient\s+)?table\s+if\s+not\s+exists\s+[^\s(]+\s*\((?!.*\)\s*as\s*\(?\s*(select|with)\b).*\)$",
-    r"^alter\s+table\s+\S+\s+add\s+column\s+if\s+not\s+exists\s+\S+\s+\w+$",
-    r"^alter\s+table\s+\S+\s+(set\s+comment\s*=\s*'(?:[^']|'')*'|unset\s+comment)$",
-)]
 
 
 @dataclass(frozen=True)
@@ -62,11 +47,6 @@ class Sent:
         """'crm_contacts: create or replace ...' (a test's id ends with a hash: its name is third)."""
         parts = self.node.split(".")
         return f"{parts[2] if len(parts) > 2 else '(no node)'}: {self.text[:140]}"
-
-
-def needs_warehouse(sql: str) -> bool:
-    text = " ".join(COMMENT.sub(" ", sql).split()).rstrip(";").strip()
-    return bool(text) and not any(pattern.match(text) for pattern in CLOUD_SERVICES)
 
 
 def read_sent(log: Path) -> list[Sent]:

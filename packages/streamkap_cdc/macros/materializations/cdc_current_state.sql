@@ -3,8 +3,9 @@
      1. the plan (columns, watermark, row count of the change log: metadata only),
      2. the MERGE of the newest event of each key since the watermark minus the lookback,
      3. the folder's post-hook,
-     4. the new watermark.
-   A run that finds nothing new stops after the plan. The first run, --full-refresh and
+     4. the new watermark,
+   and on Snowflake the landed-rows mark (its read and an ALTER TABLE ... SET COMMENT).
+   A run that finds nothing new stops after the plan (on Snowflake, SHOW statements). The first run, --full-refresh and
    a missing table rebuild from the whole change log. #}
 {% materialization cdc_current_state, default %}
     {%- set run = streamkap_cdc.cdc_run_setup('unique_key') -%}

@@ -5,7 +5,8 @@
         the lookback, recomputed from those keys' events (a temporary table),
      3. one MERGE replacing those keys' versions, so no reader sees a half-replaced chain,
      4. the new watermark (cdc_watermarks, under the model's relation name).
-   A run that finds nothing new stops after the plan. The first run, --full-refresh and a
+   A run that finds nothing new stops after the plan (on Snowflake, SHOW statements; a run
+   that applies also sets the landed-rows mark). The first run, --full-refresh and a
    missing table build every chain with the same SQL; the nightly repair (cdc_repair_mode)
    recomputes every key through the MERGE, which also picks up events that became
    visible later than the lookback. #}
