@@ -5,7 +5,9 @@ their last successful run. `dbt run-operation cdc_fleet_status` answers for ever
 model at once from the engine's metadata: the row count of every table of the
 landing and current-state schemas, then the row count each change log had when its
 model last ran (the watermarks table). Two queries, whatever the number of models
-or the length of the logs. A change log is append-only, so another count means new
+or the length of the logs. On Snowflake, one SHOW TABLES per schema instead, the
+recorded count read from each target's landed-rows mark: no warehouse resumes for a
+cycle with nothing new. A change log is append-only, so another count means new
 events. A model that failed recorded nothing, so it counts as changed on the next
 run; so do a model never run and one whose table is missing.
 """
