@@ -9,7 +9,9 @@ the Snowflake connector process-wide). Steps, each with dbt's JSON debug log und
                 run_and_sync --selector crm_realtime --only-changed (Hightouch: a
                 local stand-in);
   cycle_noop    the same, with nothing new;
-  build_noop    `dbt build --selector crm_realtime`, with nothing new.
+  build_noop    `dbt build --selector crm_realtime`, with nothing new;
+  cycle_after_resnapshot  a re-snapshot of the first table lands and is applied, then
+                recorded (cdc_apply_resnapshot), then a runner cycle.
 <work>/summary.json (the harness's) adds each runner cycle's exit code ("cycles").
 
 Usage: run_noop_cycle_on_fakesnow.py --project-dir DIR --work-dir DIR --models a,b,c
@@ -17,13 +19,20 @@ Usage: run_noop_cycle_on_fakesnow.py --project-dir DIR --work-dir DIR --models a
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
 
 from magento_warehouse.demo.hightouch_stub import HightouchStub
 from magento_warehouse.devtools.emulator import EmulatedSnowflake, chosen_tables, emulated_snowflake, runner_arguments
-from magento_warehouse.devtools.emulator.landing import TARGET, first_batch, second_batch
+from magento_warehouse.devtools.emulator.landing import (
+    RESNAPSHOT_MS,
+    TARGET,
+    first_batch,
+    resnapshot_batch,
+    second_batch,
+)
 from magento_warehouse.runner import run_and_sync
 
 
@@ -62,6 +71,13 @@ def main() -> int:
         for phase in ("cycle_changed", "cycle_noop"):
             cycles[phase] = runner_cycle(snowflake, phase, stub)
         snowflake.dbt("build_noop", "build", "--selector", "crm_realtime")
+        # A re-snapshot, applied, then recorded: the cycle after it runs that table's model.
+        table = chosen[0]
+        snowflake.land(table, resnapshot_batch(snowflake.tables[table]))
+        snowflake.dbt("resnapshot_run", "run", "--select", f"base_magento__{table}")
+        snowflake.dbt("resnapshot", "run-operation", "cdc_apply_resnapshot", "--args",
+                      json.dumps({"table": table, "snapshot_started_at_ms": RESNAPSHOT_MS}))
+        cycles["cycle_after_resnapshot"] = runner_cycle(snowflake, "cycle_after_resnapshot", stub)
     return 0
 
 
