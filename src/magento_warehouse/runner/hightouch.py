@@ -92,6 +92,7 @@ class SyncRun:
     error: str | None = None
     successful_rows: dict[str, int] | None = None
     failed_rows: dict[str, int] | None = None
+    planned_rows: dict[str, int] | None = None
 
     @property
     def finished(self) -> bool:
@@ -118,6 +119,7 @@ class SyncRun:
             error=str(error) if error else None,
             successful_rows=_counts(data.get("successfulRows")),
             failed_rows=_counts(data.get("failedRows")),
+            planned_rows=_counts(data.get("plannedRows")),
         )
 
 
