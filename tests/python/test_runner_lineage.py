@@ -11,6 +11,8 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from magento_warehouse.demo.hightouch_stub import HightouchStub
+
 import test_run_and_sync as base
 from fake_hightouch import Answer, CliRun, FakeHightouch, run_json
 from lineage_receiver import SPEC_DIR, Receiver, schema_errors, spec_registry
@@ -169,20 +171,30 @@ def test_dead_endpoint_costs_one_timeout_and_one_warning(api: FakeHightouch, cli
     assert elapsed < 3.0  # never waited for the slow endpoint's answer
 
 
-def test_events_to_a_file(api: FakeHightouch, cli: Callable[..., CliRun], receiver: Receiver, tmp_path: Path,
-                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_events_to_a_file_with_the_demo_stand_in(api: FakeHightouch, cli: Callable[..., CliRun], receiver: Receiver,
+                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "lineage" / "events.jsonl"
     path.parent.mkdir()
     monkeypatch.setenv("OPENLINEAGE_URL", receiver.url)  # the file asked for on the command line wins
+    rows = {"101": 7, "102": 0, "103": 12}
 
-    run = cli("--openlineage-file", str(path))
+    with HightouchStub(rows_of=rows.__getitem__) as stub:  # the demo's stand-in: only successfulRows
+        monkeypatch.setenv("HIGHTOUCH_API_URL", stub.url)
+        run = cli("--openlineage-file", str(path))
 
     assert run.code == 0, run.err
     events = checked([json.loads(line) for line in path.read_text().splitlines()], run)
     assert Counter((e["job"]["name"], e["eventType"]) for e in events) == Counter(
         [("run_and_sync.crm", "START"), ("run_and_sync.crm", "COMPLETE")]
         + [(slug, state) for slug in SLUGS.values() for state in ("START", "COMPLETE")])
-    assert receiver.requests == []
+    for sync_id, slug in SLUGS.items():
+        complete = next(e for e in events if e["job"]["name"] == slug and e["eventType"] == "COMPLETE")
+        facet = complete["run"]["facets"]["hightouchSyncRun"]
+        assert facet["successfulRows"] == {"addedCount": 0, "changedCount": rows[sync_id], "removedCount": 0}
+        assert "plannedRows" not in facet and "failedRows" not in facet  # not reported, not made up
+        assert [o["outputFacets"]["outputStatistics"]["rowCount"] for o in complete["outputs"]] == (
+            [] if sync_id == "103" else [rows[sync_id]])
+    assert receiver.requests == [] and api.server.log == []
 
 
 @pytest.mark.skipif(REGISTRY is None, reason=f"the OpenLineage spec is not in {SPEC_DIR} (or OPENLINEAGE_SPEC_DIR): "
