@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -12,6 +13,10 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from magento_warehouse.demo.hightouch_stub import HightouchStub
+from magento_warehouse.runner import lineage, run_and_sync
+from magento_warehouse.runner.dbt_phase import sync_targets
+from magento_warehouse.runner.hightouch import SyncRun
+from magento_warehouse.runner.hightouch_phase import SyncOutcome
 
 import test_run_and_sync as base
 from fake_hightouch import Answer, CliRun, FakeHightouch, run_json
@@ -232,3 +237,55 @@ def test_bad_openlineage_url_is_a_usage_error(api: FakeHightouch, cli: Callable[
     run = cli("--openlineage-url", receiver.url, "--openlineage-file", "events.jsonl")
     assert run.code == 3 and "give one of them" in run.err
     assert api.server.log == [] and receiver.requests == []
+
+
+def test_snowflake_target_and_named_destination(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Snowflake the mart is named in snowflake://<account>; a destination and the build's
+    namespace can be named. dbt parses the project for a snowflake target (no connection)."""
+    for name in ("OPENLINEAGE_URL", "OPENLINEAGE_DISABLED", "OPENLINEAGE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    project = base.write_project(tmp_path / "project")
+    (project / "profiles.yml").write_text(
+        "run_and_sync_fixture:\n  target: prod\n  outputs:\n    prod:\n      type: snowflake\n"
+        "      account: xy12345.eu-central-1\n      user: transformer\n      password: unused\n"
+        "      database: ANALYTICS\n      schema: DBT\n      warehouse: TRANSFORMING\n      threads: 1\n")
+    events_file = tmp_path / "events.jsonl"
+    args = run_and_sync.parse_args([
+        "--selector", "crm", "--project-dir", str(project), "--profiles-dir", str(project),
+        "--openlineage-file", str(events_file), "--openlineage-namespace", "warehouse_jobs",
+        "--openlineage-destination", "emarsys=emarsys://acme-suite"])
+    manifest = run_and_sync.parse_project(args)
+    config = lineage.settings(args)
+    assert config is not None
+    targets = {t.exposure: t for t in sync_targets(manifest, set(manifest.nodes))}
+    events = lineage.Lineage(config, manifest, args)
+    build_id = "5d1e7a0c-8b3f-4c2d-9e6a-7f8091a2b3c4"
+
+    events.build_started(build_id)
+    events.sync_triggered(targets["sync_orders"], "run-9")
+    events.sync_ended(SyncOutcome(targets["sync_orders"], "success", "run-9", run=SyncRun(
+        "run-9", "success", successful_rows={"addedCount": 2, "changedCount": 3})))
+
+    sent = [json.loads(line) for line in events_file.read_text().splitlines()]
+    if REGISTRY is not None:
+        assert [schema_errors(event, REGISTRY) for event in sent] == [[], [], []]
+    assert [(e["job"]["namespace"], e["job"]["name"], e["eventType"]) for e in sent] == [
+        ("warehouse_jobs", "run_and_sync.crm", "START"), ("hightouch", "orders", "START"),
+        ("hightouch", "orders", "COMPLETE")]
+    complete = sent[2]
+    assert [(i["namespace"], i["name"]) for i in complete["inputs"]] == [
+        ("snowflake://xy12345.eu-central-1.aws", "ANALYTICS.DBT.orders_summary")]
+    assert [(o["namespace"], o["name"], o["outputFacets"]["outputStatistics"]["rowCount"])
+            for o in complete["outputs"]] == [("emarsys://acme-suite", "orders", 5)]
+    assert complete["run"]["facets"]["parent"]["job"]["namespace"] == "warehouse_jobs"
+    assert complete["run"]["facets"]["parent"]["run"]["runId"] == build_id
+    # The same Hightouch run is always the same OpenLineage run.
+    assert sent[1]["run"]["runId"] == complete["run"]["runId"] == str(
+        uuid.uuid5(lineage.HIGHTOUCH_RUN_IDS, f"{targets['sync_orders'].sync_id}/run-9"))
+
+
+@pytest.mark.parametrize(("account", "namespace"), [
+    ("acme-prod", "acme-prod"), ("xy12345", "xy12345.us-west-1.aws"), ("xy12345.us-east-2", "xy12345.us-east-2.aws"),
+    ("xy12345.east-us-2.azure", "xy12345.east-us-2.azure")])
+def test_snowflake_account_as_openlineage_names_it(account: str, namespace: str) -> None:
+    assert lineage.snowflake_account(account) == namespace

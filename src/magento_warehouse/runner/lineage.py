@@ -9,7 +9,8 @@ Jobs and runs:
   - Each sync run is a job in namespace `hightouch` named by the exposure's
     meta.hightouch.sync_slug (else the exposure's name). Its input is each model
     the exposure depends on directly, named `database.schema.table` in the
-    target's namespace (duckdb://<file>, snowflake://<account>); its output is the
+    target's namespace (duckdb://<file>, snowflake://<account>), as dbt's own
+    OpenLineage integration names it; its output is the
     destination (meta.hightouch.destination: emarsys://api.emarsys.net unless
     --openlineage-destination says otherwise) named like the job. Its parent
     run facet names the build's run. START when triggered; COMPLETE with the
@@ -68,7 +69,7 @@ SYNC_NAMESPACE = "hightouch"
 DESTINATION_NAMESPACES = {"emarsys": "emarsys://api.emarsys.net"}
 SYNC_RUN_FACET_SCHEMA = "HightouchSyncRunFacet.json"
 # A fixed namespace for the sync runs' ids: one Hightouch run is always one OpenLineage run.
-_RUN_IDS = uuid.UUID("6f1c2b7e-3d4a-5b8c-9e0f-a1b2c3d4e5f6")
+HIGHTOUCH_RUN_IDS = uuid.UUID("6f1c2b7e-3d4a-5b8c-9e0f-a1b2c3d4e5f6")
 
 
 @attr.define
@@ -119,7 +120,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="namespace of the build's job (default: %(default)s); sync runs are in 'hightouch'")
     group.add_argument("--openlineage-destination", action="append", default=[], metavar="NAME=NAMESPACE",
                        help="dataset namespace of a Hightouch destination (meta.hightouch.destination), e.g. "
-                            "emarsys=emarsys://suite42.emarsys.net (repeatable; default for emarsys: "
+                            "emarsys=emarsys://my-account (repeatable; default for emarsys: "
                             f"{DESTINATION_NAMESPACES['emarsys']})")
     group.add_argument("--openlineage-timeout", type=positive_float, default=5.0, metavar="SECONDS",
                        help="seconds one event may take to send; the first failure stops sending for the run "
@@ -142,7 +143,7 @@ def settings(args: argparse.Namespace) -> Settings | None:
         name, _, namespace = item.partition("=")
         if not name.strip() or not re.match(r"^[a-z][a-z0-9+.-]*://\S+$", namespace.strip()):
             raise UsageError(f"--openlineage-destination takes NAME=NAMESPACE, e.g. "
-                             f"emarsys=emarsys://suite42.emarsys.net; got {item!r}")
+                             f"emarsys=emarsys://my-account; got {item!r}")
         destinations[name.strip()] = namespace.strip()
     endpoint = os.environ.get("OPENLINEAGE_ENDPOINT", "").strip() or "api/v1/lineage"
     return Settings(url, file, endpoint, args.openlineage_timeout, args.openlineage_namespace, destinations)
@@ -201,7 +202,7 @@ class Lineage:
     # The syncs (SyncObserver).
 
     def sync_triggered(self, target: SyncTarget, run_id: str) -> None:
-        self._sync_runs[target.exposure] = str(uuid.uuid5(_RUN_IDS, f"{target.sync_id}/{run_id}"))
+        self._sync_runs[target.exposure] = str(uuid.uuid5(HIGHTOUCH_RUN_IDS, f"{target.sync_id}/{run_id}"))
         self._emit(RunState.START, self._sync_job(target), self._sync_run(target, None),
                    *self._sync_datasets(target, None))
 
@@ -273,17 +274,17 @@ class Lineage:
                 path = str(getattr(credentials, "path", ""))
                 where = path if path.startswith(":") or "://" in path else str(Path(path).resolve())
             elif kind == "snowflake":
-                where = str(getattr(credentials, "account", "")).lower()
+                where = snowflake_account(str(getattr(credentials, "account", "")))
             else:
                 host, port = getattr(credentials, "host", None), getattr(credentials, "port", None)
                 where = f"{host}:{port}" if host and port else str(host or getattr(credentials, "database", ""))
             self._dataset_namespace = f"{kind}://{where}"
         return self._dataset_namespace
 
-    def _table_name(self, node: Any) -> str:
-        name = ".".join(part for part in (node.database, node.schema, node.alias or node.name) if part)
-        # Snowflake stores unquoted identifiers upper-cased: name them as it reports them.
-        return name.upper() if self._warehouse_namespace().startswith("snowflake://") else name
+    @staticmethod
+    def _table_name(node: Any) -> str:
+        # As the manifest has it, as dbt's own OpenLineage integration names it: one node for both.
+        return ".".join(part for part in (node.database, node.schema, node.alias or node.name) if part)
 
     @staticmethod
     def _job_type(integration: str, job_type: str) -> job_type_job.JobTypeJobFacet:
@@ -322,6 +323,15 @@ class Lineage:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._token, "<redacted>") if self._token else text
+
+
+def snowflake_account(account: str) -> str:
+    """The account in OpenLineage's Snowflake namespace: `org-account` as it is; a legacy
+    locator with its region and cloud, which Snowflake defaults to us-west-1 and aws."""
+    parts = account.strip().split(".")
+    if "-" in parts[0] or len(parts) >= 3:
+        return account.strip()
+    return ".".join([*parts, *["us-west-1", "aws"][len(parts) - 1:]])
 
 
 def _is_uuid(value: str) -> bool:
