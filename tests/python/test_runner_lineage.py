@@ -236,6 +236,9 @@ def test_bad_openlineage_url_is_a_usage_error(api: FakeHightouch, cli: Callable[
     assert "OPENLINEAGE_URL must be an http(s) URL with a host" in run.err and "'<redacted>'" in run.err
     run = cli("--openlineage-url", receiver.url, "--openlineage-file", "events.jsonl")
     assert run.code == 3 and "give one of them" in run.err
+    monkeypatch.delenv("OPENLINEAGE_URL")
+    run = cli("--openlineage-url", receiver.url, "--openlineage-destination", "emarsys")
+    assert run.code == 3 and "--openlineage-destination takes NAME=NAMESPACE" in run.err
     assert api.server.log == [] and receiver.requests == []
 
 
