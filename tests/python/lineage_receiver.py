@@ -1,26 +1,13 @@
-"""A local OpenLineage endpoint for the runner's lineage tests, and the OpenLineage JSON
-schema check of what it receives."""
+"""A local OpenLineage endpoint for the runner's lineage tests."""
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-
-from magento_warehouse.runner.lineage import sync_run_facet_schema
-
-# The OpenLineage spec (spec/OpenLineage.json and spec/facets/*.json of the OpenLineage
-# repository): no package on the registries this project uses ships it, so it is read
-# from OPENLINEAGE_SPEC_DIR, else from the shared folder beside the checkout.
-SPEC_DIR = Path(os.environ.get("OPENLINEAGE_SPEC_DIR")
-                or Path(__file__).resolve().parents[3] / "shared" / "openlineage-spec")
 
 
 class Receiver:
@@ -71,34 +58,3 @@ class Receiver:
                 pass
 
         return Handler
-
-
-def spec_registry() -> Registry | None:
-    """Every schema of the spec and the project's own facet, by $id; None without the spec."""
-    if not (SPEC_DIR / "OpenLineage.json").is_file():
-        return None
-    schemas = [json.loads(path.read_text()) for path in [SPEC_DIR / "OpenLineage.json",
-                                                         *sorted((SPEC_DIR / "facets").glob("*.json"))]]
-    schemas.append(sync_run_facet_schema())
-    return Registry().with_resources((schema["$id"], Resource.from_contents(schema)) for schema in schemas)
-
-
-def schema_errors(event: dict[str, Any], registry: Registry) -> list[str]:
-    """What in the event breaks the OpenLineage schema: the event against OpenLineage.json,
-    then each facet against the schema its _schemaURL names."""
-    def check(schema_url: str, instance: Any, where: str) -> list[str]:
-        validator = Draft202012Validator({"$ref": schema_url}, registry=registry,
-                                         format_checker=Draft202012Validator.FORMAT_CHECKER)
-        return [f"{where}: {error.message}" for error in validator.iter_errors(instance)]
-
-    core = registry.contents("https://openlineage.io/spec/2-0-2/OpenLineage.json")["$id"]
-    errors = check(core, event, "event")
-    facet_maps = [("run", event["run"].get("facets")), ("job", event["job"].get("facets"))]
-    for side in ("inputs", "outputs"):
-        for dataset in event.get(side, []):
-            for key in ("facets", "inputFacets", "outputFacets"):
-                facet_maps.append((f"{side} {dataset['name']} {key}", dataset.get(key)))
-    for where, facets in facet_maps:
-        for name, facet in (facets or {}).items():
-            errors += check(facet["_schemaURL"], facet, f"{where} {name}")
-    return errors
