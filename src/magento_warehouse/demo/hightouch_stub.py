@@ -47,6 +47,7 @@ class HightouchStub:
         self.rows_of = rows_of or (lambda sync_id: 0)
         self.workspace = workspace if workspace is not None else load_workspace()
         self.page_size = page_size  # the most objects a page holds, whatever `limit` asks
+        self.listed: list[tuple[str, int]] = []  # (resource, offset) of each list call
         self.polls: dict[str, int] = {}
         self.triggered: list[str] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -68,6 +69,7 @@ class HightouchStub:
     def page(self, resource: str, query: dict[str, list[str]]) -> dict[str, Any]:
         """One page of a list endpoint: `limit` objects (at most page_size) from `offset`."""
         offset = int(query.get("offset", ["0"])[0])
+        self.listed.append((resource, offset))
         limit = min(int(query.get("limit", ["100"])[0]), self.page_size)
         objects = self.workspace[resource]
         return {"data": objects[offset:offset + limit], "hasMore": offset + limit < len(objects)}

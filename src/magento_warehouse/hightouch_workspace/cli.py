@@ -42,6 +42,9 @@ def parser() -> argparse.ArgumentParser:
                         help="write nothing; exit 1 naming each difference between the workspace and the project")
     parser.add_argument("--workspace", default="magento-retail",
                         help="the workspace's slug, for the file name and the sync links (default magento-retail)")
+    parser.add_argument("--output", type=Path, default=None, metavar="PATH",
+                        help="the file to write or check (default models/<workspace>-hightouch-sync-exposures.yml, "
+                             "where Hightouch's own exposures sync writes)")
     parser.add_argument("--orchestrator", choices=check.ORCHESTRATORS, default="dbt-cloud",
                         help="what triggers the syncs, for --check's schedule rule: dbt-cloud (default, "
                              "production: each sync runs after the dbt Cloud job building its mart) or runner "
@@ -98,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     owner = {"name": args.owner_name, "email": args.owner_email}
     text = exposures.render(exposures.build(found, manifest, workspace=args.workspace, owner=owner,
                                             job_names=job_names), args.workspace)
-    path = exposures.file_path(root, args.workspace)
+    path = args.output or exposures.file_path(root, args.workspace)
     shown = path.relative_to(root) if path.is_relative_to(root) else path
     if args.check:
         jobs = None

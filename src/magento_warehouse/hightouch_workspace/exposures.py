@@ -78,13 +78,14 @@ def render(exposures: list[dict[str, Any]], workspace: str) -> str:
 
 def _exposure(sync: Sync, name: str, manifest: Manifest, workspace: str, owner: dict[str, str],
               job_names: dict[str, str]) -> dict[str, Any]:
-    url = sync_url(workspace, sync)
+    raw_url = sync_url(workspace, sync)
+    url = inert(raw_url)
     schedule = dict(sync.schedule)
     if schedule["type"] == "dbt-cloud" and schedule["dbt_cloud_job_id"] in job_names:
         schedule["dbt_cloud_job"] = job_names[schedule["dbt_cloud_job_id"]]
     destination = sync.destination
     hightouch = {
-        "sync_id": sync.id,
+        "sync_id": inert(sync.id),
         "sync_slug": inert(sync.slug),
         "sync_name": inert(sync.name),
         "destination": inert(str(destination.get("type") or "")),
@@ -92,7 +93,8 @@ def _exposure(sync: Sync, name: str, manifest: Manifest, workspace: str, owner: 
         "model": inert(str(sync.model.get("name") or "")),
         "model_query_type": sync.resolution.kind,
         "sync_key": inert(sync.sync_key) if sync.sync_key else None,
-        "field_mapping": {inert(column): inert(target) if isinstance(target, str) else target
+        # dbt renders values, not keys: a column name stays as it is.
+        "field_mapping": {column: inert(target) if isinstance(target, str) else target
                           for column, target in sync.field_mapping.items()},
         "schedule": {key: inert(value) for key, value in schedule.items()},
         "url": url,
@@ -102,7 +104,7 @@ def _exposure(sync: Sync, name: str, manifest: Manifest, workspace: str, owner: 
         "label": inert(sync.name),
         "type": "application",
         "url": url,
-        "description": inert(_description(sync, manifest, url, job_names)),
+        "description": inert(_description(sync, manifest, raw_url, job_names)),
         "owner": dict(owner),
         "depends_on": [_ref(manifest, node) for node in sync.resolution.nodes],
         "config": {"meta": {"hightouch": {key: value for key, value in hightouch.items() if value is not None}}},
