@@ -6,13 +6,10 @@ shapes, two objects a page: the committed exposures file is what it generates, a
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-import yaml
-from dbt.cli.main import dbtRunner
 
 from conftest import parse_project
 from hightouch_workspace_helpers import GENERATED, REPO, demo_workspace, run_cli, sync
@@ -29,7 +26,7 @@ def test_regenerating_from_the_stand_in_reproduces_the_committed_file(capsys, tm
     assert sorted(run.stub.listed) == sorted(
         [("models", offset) for offset in (0, 2, 4, 6)] + [("syncs", offset) for offset in (0, 2, 4, 6)]
         + [("destinations", 0)])
-    assert "8 models" not in run.out and "7 exposure(s)" in run.out
+    assert "7 exposure(s)" in run.out
 
 
 def test_each_query_type_resolves_to_its_mart(manifest: dict) -> None:
