@@ -64,7 +64,7 @@ def test_hightouch_s_own_file_passes_the_mapping_test_and_feeds_the_runner(tmp_p
     project = small_project(tmp_path / "project", HIGHTOUCH_FILE)
     assert build(project)
     monkeypatch.setenv("DBT_TARGET_PATH", str(project / "target"))
-    with HightouchStub() as stub:
+    with HightouchStub(known_syncs_only=True) as stub:
         monkeypatch.setenv("HIGHTOUCH_API_URL", stub.url)
         monkeypatch.setenv("HIGHTOUCH_API_KEY", "stand-in")
         code = run_and_sync.main(["--selector", "crm", "--project-dir", str(project), "--profiles-dir", str(project),

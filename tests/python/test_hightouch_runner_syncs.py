@@ -42,7 +42,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def cycle(args: list[str], monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """One runner run against a fresh stand-in; the sync ids it triggered."""
-    with HightouchStub() as stub:
+    with HightouchStub(known_syncs_only=True) as stub:
         monkeypatch.setenv("HIGHTOUCH_API_URL", stub.url)
         monkeypatch.setenv("HIGHTOUCH_API_KEY", "stand-in")
         assert run_and_sync.main([*JOB, *args]) == 0

@@ -8,7 +8,9 @@ It also serves a workspace (by default the demo's, hightouch_workspace.yml) the
 way Hightouch's REST API lists it: `GET /api/v1/models`, `/syncs` and
 `/destinations` answer `{"data": [...], "hasMore": ...}` pages of `limit`
 objects from `offset`, so the exposures generator reads it as it reads a real
-workspace. A trigger of a sync the workspace does not hold answers 404.
+workspace. With `known_syncs_only`, a trigger of a sync the workspace does not
+hold answers 404 (off by default: the CRM benchmark runs an earlier revision of
+the project, whose exposures had other sync ids).
 """
 
 from __future__ import annotations
@@ -43,10 +45,11 @@ class HightouchStub:
     """Serves on 127.0.0.1 in a background thread; `url` is the API base URL."""
 
     def __init__(self, rows_of: Callable[[str], int] | None = None, *, workspace: dict[str, Any] | None = None,
-                 page_size: int = 100) -> None:
+                 page_size: int = 100, known_syncs_only: bool = False) -> None:
         self.rows_of = rows_of or (lambda sync_id: 0)
         self.workspace = workspace if workspace is not None else load_workspace()
         self.page_size = page_size  # the most objects a page holds, whatever `limit` asks
+        self.known_syncs_only = known_syncs_only
         self.listed: list[tuple[str, int]] = []  # (resource, offset) of each list call
         self.polls: dict[str, int] = {}
         self.triggered: list[str] = []
@@ -82,7 +85,7 @@ class HightouchStub:
                 match = TRIGGER.match(urlparse(self.path).path)
                 if not self._authorized() or not match:
                     return
-                if match.group(1) not in {str(sync["id"]) for sync in stub.workspace["syncs"]}:
+                if stub.known_syncs_only and match.group(1) not in {str(s["id"]) for s in stub.workspace["syncs"]}:
                     self._send(404, {"message": f"sync {match.group(1)} not found"})
                     return
                 run_id = uuid.uuid4().hex[:12]
