@@ -174,6 +174,16 @@ def test_a_sync_reading_no_dbt_model_gets_no_exposure(capsys, tmp_path: Path) ->
     assert run_cli(capsys, ["--check", "--orchestrator", "runner"], workspace).code == 0
 
 
+def test_a_disabled_sync_gets_no_exposure(capsys, tmp_path: Path) -> None:
+    workspace = demo_workspace()
+    change("106", disabled=True)(workspace)
+    output = tmp_path / "exposures.yml"
+    run = run_cli(capsys, ["--output", str(output)], workspace)
+    assert run.code == 0 and "no exposure for sync emarsys-abandoned-carts (sync 106): it is disabled" in run.out
+    assert "hightouch_emarsys_abandoned_carts" not in output.read_text()
+    assert output.read_text().count("- name: hightouch_") == 6
+
+
 def test_two_syncs_making_one_name_is_an_error(capsys, tmp_path: Path) -> None:
     workspace = demo_workspace()
     change("102", slug="Emarsys contacts website 1!")(workspace)

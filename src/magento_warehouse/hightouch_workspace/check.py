@@ -36,7 +36,7 @@ def problems(syncs: list[Sync], manifest: Manifest, *, orchestrator: str,
     exposures = _hightouch_exposures(manifest)
     by_id = {sync.id: sync for sync in syncs}
     for sync in syncs:
-        if not sync.resolution.nodes:
+        if not sync.resolution.nodes or sync.disabled:
             continue
         reading = ", ".join(manifest.nodes[node].name for node in sync.resolution.nodes)
         named = sorted(name for name, sync_id in exposures.items() if sync_id == sync.id)
@@ -45,9 +45,8 @@ def problems(syncs: list[Sync], manifest: Manifest, *, orchestrator: str,
                          "(regenerate the exposures file)")
         elif len(named) > 1:
             found.append(f"sync {sync.label}: several exposures have its sync_id: {', '.join(named)}")
-        if not sync.disabled:
-            found += _mapping(sync, manifest)
-            found += _schedule(sync, orchestrator, jobs, job_names)
+        found += _mapping(sync, manifest)
+        found += _schedule(sync, orchestrator, jobs, job_names)
     for name, sync_id in sorted(exposures.items()):
         sync = by_id.get(sync_id)
         if sync is None:

@@ -2,7 +2,8 @@
 
 Reads the workspace through Hightouch's REST API (models, syncs, destinations,
 every page), resolves each sync's model to the dbt models it reads, and writes
-models/<workspace>-hightouch-sync-exposures.yml: one exposure per such sync.
+models/<workspace>-hightouch-sync-exposures.yml: one exposure per such sync that
+is enabled.
 
 --check changes nothing and exits 1 naming each problem: a sync reading a dbt
 model without an exposure, an exposure whose sync is gone or disabled, a field
@@ -118,18 +119,20 @@ def run(args: argparse.Namespace) -> int:
             print(f"{len(problems)} problem(s) between Hightouch workspace {args.workspace} and the project",
                   file=sys.stderr)
             return EXIT_PROBLEMS
-        synced = sum(1 for sync in found if sync.resolution.nodes)
+        synced = sum(1 for sync in found if sync.resolution.nodes and not sync.disabled)
         print(f"Hightouch workspace {args.workspace}: {synced} sync(s) reading dbt models, each with its "
               f"exposure, field mapping and schedule ({args.orchestrator}) in agreement with the project")
         return EXIT_OK
     if not path.exists() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    written = [sync for sync in found if sync.resolution.nodes]
-    print(f"{shown}: {len(written)} exposure(s), one per sync reading a dbt model")
+    written = [sync for sync in found if sync.resolution.nodes and not sync.disabled]
+    print(f"{shown}: {len(written)} exposure(s), one per enabled sync reading a dbt model")
     for sync in found:
         if not sync.resolution.nodes:
             print(f"  no exposure for sync {sync.label}: {sync.resolution.note}")
+        elif sync.disabled:
+            print(f"  no exposure for sync {sync.label}: it is disabled in Hightouch")
     return EXIT_OK
 
 

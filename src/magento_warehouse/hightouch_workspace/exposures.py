@@ -56,10 +56,11 @@ def sync_url(workspace: str, sync: Sync) -> str:
 
 def build(syncs: list[Sync], manifest: Manifest, *, workspace: str, owner: dict[str, str],
           job_names: dict[str, str]) -> list[dict[str, Any]]:
-    """The exposures of the syncs that read a dbt model, in sync id order."""
+    """The exposures of the enabled syncs that read a dbt model, in sync id order (a
+    disabled sync gets none: the runner would trigger it)."""
     exposures, names = [], {}
     for sync in syncs:
-        if not sync.resolution.nodes:
+        if not sync.resolution.nodes or sync.disabled:
             continue
         name = exposure_name(sync)
         if name in names:
