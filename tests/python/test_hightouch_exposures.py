@@ -174,6 +174,30 @@ def test_a_sync_reading_no_dbt_model_gets_no_exposure(capsys, tmp_path: Path) ->
     assert run_cli(capsys, ["--check", "--orchestrator", "runner"], workspace).code == 0
 
 
+UNRESOLVED = [
+    ({"queryType": "raw_sql", "raw": {"sql": "select * from (select"}}, "its SQL cannot be parsed"),
+    ({"queryType": "raw_sql", "raw": {"sql": "select * from main.crm_contacts_old"}},
+     "it reads main.crm_contacts_old, which no dbt model builds"),
+    ({"queryType": "table", "table": {"name": "other_db.main.crm_contacts"}},
+     "it reads other_db.main.crm_contacts, which no dbt model builds"),
+    ({"queryType": "dbt", "dbt": {"dbtUniqueId": "model.magento_warehouse.crm_gone"}},
+     "its dbt model model.magento_warehouse.crm_gone is not in the project"),
+]
+
+
+@pytest.mark.parametrize(("query", "note"), UNRESOLVED, ids=[note for _, note in UNRESOLVED])
+def test_a_model_that_reads_no_dbt_model_is_reported(capsys, tmp_path: Path, query: dict, note: str) -> None:
+    workspace = demo_workspace()
+    model = next(m for m in workspace["models"] if m["id"] == 202)
+    for key in ("raw", "table", "dbt"):
+        model.pop(key, None)
+    model.update(query)
+    output = tmp_path / "exposures.yml"
+    run = run_cli(capsys, ["--output", str(output)], workspace)
+    assert run.code == 0 and f"no exposure for sync emarsys-contacts-website-2 (sync 102): {note}" in run.out, run.out
+    assert "hightouch_emarsys_contacts_website_2" not in output.read_text()
+
+
 def test_a_disabled_sync_gets_no_exposure(capsys, tmp_path: Path) -> None:
     workspace = demo_workspace()
     change("106", disabled=True)(workspace)

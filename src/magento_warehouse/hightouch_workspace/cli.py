@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from magento_warehouse.hightouch_workspace import check, exposures
+from magento_warehouse.hightouch_workspace.resolve import sql_dialect
 from magento_warehouse.hightouch_workspace.workspace import Workspace, syncs
 from magento_warehouse.runner.cli_types import positive_float, positive_int
 from magento_warehouse.runner.dbt_phase import dbt_flags, parse_project, project_dir
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     manifest = parse_project(args)
     root = project_dir(args)
     job_names = check.job_ids(args.dbt_cloud_job_ids or root / "dbt_cloud" / "job_ids_prod.yml")
-    found = syncs(workspace, manifest, dialect=manifest.metadata.adapter_type)
+    found = syncs(workspace, manifest, dialect=sql_dialect(manifest.metadata.adapter_type))
     owner = {"name": args.owner_name, "email": args.owner_email}
     text = exposures.render(exposures.build(found, manifest, workspace=args.workspace, owner=owner,
                                             job_names=job_names), args.workspace)

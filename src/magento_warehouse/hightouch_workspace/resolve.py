@@ -55,13 +55,13 @@ def resolve(model: dict[str, Any], manifest: Manifest, index: dict[tuple[str, st
         name = str((model.get("table") or {}).get("name") or "")
         try:
             tables = [exp.to_table(name, dialect=dialect)]
-        except (sqlglot.errors.ParseError, ValueError) as error:
+        except (sqlglot.errors.SqlglotError, ValueError) as error:
             return Resolution((), kind, f"its table name {name!r} cannot be read ({error})")
     elif kind == "SQL":
         sql = str((model.get("raw") or {}).get("sql") or "")
         try:
             tables = read_tables(sql, dialect)
-        except sqlglot.errors.ParseError as error:
+        except sqlglot.errors.SqlglotError as error:
             return Resolution((), kind, f"its SQL cannot be parsed ({str(error).splitlines()[0]})")
     else:
         return Resolution((), "", f"a {query_type or 'untyped'} model reads no dbt model")
@@ -76,6 +76,11 @@ def resolve(model: dict[str, Any], manifest: Manifest, index: dict[tuple[str, st
     if not nodes:
         return Resolution((), kind, f"it reads {', '.join(names) or 'no relation'}, which no dbt model builds", names)
     return Resolution(tuple(nodes), kind, relations=names)
+
+
+def sql_dialect(adapter_type: str | None) -> str | None:
+    """sqlglot's dialect of the adapter (duckdb, snowflake, ...); None (generic SQL) when it has none."""
+    return adapter_type if adapter_type in sqlglot.Dialect.classes else None
 
 
 def read_tables(sql: str, dialect: str | None) -> list[exp.Table]:
