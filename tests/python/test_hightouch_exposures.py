@@ -228,3 +228,11 @@ def test_an_unreachable_api_exits_6(capsys, monkeypatch) -> None:
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return parse_project(tmp_path_factory.mktemp("target"))
+
+
+def test_a_missing_api_key_exits_3_before_any_call(capsys, monkeypatch) -> None:
+    from magento_warehouse.hightouch_workspace import cli
+    monkeypatch.delenv("HIGHTOUCH_API_KEY", raising=False)
+    monkeypatch.setenv("HIGHTOUCH_API_URL", "http://127.0.0.1:9")
+    assert cli.main(["--check", "--project-dir", str(REPO), "--profiles-dir", str(REPO)]) == 3
+    assert "HIGHTOUCH_API_KEY is not set" in capsys.readouterr().err
