@@ -128,9 +128,11 @@ def build_warehouse(root: Path, snapshot: Path, initial: Batch, history: dict[st
     Streamkap appends a change log in time order: the history is landed first, one
     write per change log, then the snapshot, then each batch. The history is
     checkpointed before the snapshot lands, so it takes row groups of its own, as in
-    a warehouse that received it over months (checked by `layout_faults`). Batches
-    streamed for longer than the lookback put a run in the steady state, where its
-    window no longer reaches the snapshot.
+    a warehouse that received it over months (checked by `layout_faults`; DuckDB merges
+    an append at least as large as the row group before it into that row group, so
+    keep what lands after the history smaller than it). Batches streamed for longer
+    than the lookback put a run in the steady state, where its window no longer
+    reaches the snapshot.
     """
     warehouse = Warehouse(root, history)
     root.mkdir(parents=True)
