@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -62,6 +62,14 @@ class Warehouse:
         with duckdb.connect(str(self.db)) as con:
             write_batch(con, batch)
             con.execute("checkpoint")
+
+
+@contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """The runner's report and dbt's console log go to `path`: a benchmark prints its own progress."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle, redirect_stdout(handle):
+        yield
 
 
 @contextmanager
@@ -182,13 +190,15 @@ def layout_faults(warehouse: Warehouse, db: Path) -> list[str]:
 
 def crm_cycle(warehouse: Warehouse, hightouch_url: str, phase: str = "cycle") -> tuple[list[Statement], float]:
     """Runs one cycle of the CRM job on the warehouse; the statements it sent and its seconds."""
-    with dbt_env(warehouse.root, phase, HIGHTOUCH_API_URL=hightouch_url, HIGHTOUCH_API_KEY="stub") as log:
+    with dbt_env(warehouse.root, phase, HIGHTOUCH_API_URL=hightouch_url, HIGHTOUCH_API_KEY="stub") as log, \
+            _output_to(log.parent.parent / "output.txt"):
         began = time.perf_counter()
         code = run_and_sync.main(["--selector", "crm_realtime", "--only-changed", "--project-dir", str(REPO),
                                   "--profiles-dir", str(REPO), "--poll-interval", "0.1"])
         seconds = time.perf_counter() - began
     if code != 0:
-        raise RuntimeError(f"the CRM job exited with {code} on {warehouse.root}")
+        raise RuntimeError(f"the CRM job exited with {code} on {warehouse.root}; its output: "
+                           f"{warehouse.root / phase / 'output.txt'}")
     return read_statements(log), seconds
 
 
