@@ -218,8 +218,9 @@ def replay(db: Path, statements: list[Statement], counted: Callable[[str], bool]
 def in_bounds(con: duckdb.DuckDBPyConnection, scan: Scan) -> Scan:
     """A landing scan with the rows its bounds on ingestion time select, counted right after it ran:
     what a change log stored in ingestion order (Snowflake's micro-partitions of an append-only
-    table) reads for it. DuckDB's row groups are too coarse to show it: appends fill the last row
-    group up to its next 2,048 rows. A scan without such a bound reads the whole log."""
+    table) reads for it. DuckDB's row groups are too coarse to show it: it merges appends into the
+    last row group, checkpointed or not, so a snapshot and the batches after it share row groups.
+    A scan without such a bound reads the whole log."""
     if not is_landing(scan.table):
         return scan
     con.execute("pragma disable_profiling")
