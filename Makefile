@@ -7,7 +7,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_PROJECT_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: demo test bench bench-lag lint docs clean lock snowflake-check
+.PHONY: demo test bench bench-lag bench-scale lint docs clean lock snowflake-check
 
 # The pinned dependencies, then this project's Python package (src/magento_warehouse),
 # editable: scripts/*.py are its entry points.
@@ -72,6 +72,12 @@ bench: $(DEPS)
 # (docs/benchmarks/lag.md); its last line reads "lag: rows read per cycle X.XX of no lag (worst cycle Y.YY)".
 bench-lag: $(DEPS)
 	$(BIN)/python scripts/bench_lag.py
+
+# Rows read by a CRM cycle at a shop ten times larger (same change rate), and by a run
+# of the history models over ten times the history (docs/benchmarks/scale.md); its last
+# line reads "scale 10x: crm cycle rows read X.XX, history run rows read Y.YY".
+bench-scale: $(DEPS)
+	$(BIN)/python scripts/bench_scale.py
 
 clean:
 	rm -rf target logs dbt_packages warehouse .pytest_cache

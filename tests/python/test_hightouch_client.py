@@ -76,3 +76,21 @@ def test_client_names_a_failed_dns_lookup() -> None:
         client.get_sync_run("7", "run-7")
 
     assert str(error.value).startswith("Hightouch API unreachable at hightouch.invalid: DNS lookup failed (")
+
+
+def test_listing_follows_pages_until_has_more_is_false(httpserver: HTTPServer) -> None:
+    for offset, page, more in ((0, [{"id": 1}, {"id": 2}], True), (2, [{"id": 3}], False)):
+        httpserver.expect_ordered_request("/api/v1/models", query_string={"limit": "2", "offset": str(offset)}
+                                          ).respond_with_json({"data": page, "hasMore": more})
+
+    assert client_for(httpserver, []).list_all("models", page_size=2) == [{"id": 1}, {"id": 2}, {"id": 3}]
+
+
+def test_listing_stops_on_an_empty_page_and_rejects_an_answer_without_data(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/api/v1/syncs").respond_with_json({"data": [], "hasMore": True})
+    httpserver.expect_request("/api/v1/destinations").respond_with_json({"items": []})
+    client = client_for(httpserver, [])
+
+    assert client.list_all("syncs") == []
+    with pytest.raises(hightouch.HightouchError, match="GET /api/v1/destinations: the answer has no 'data' list"):
+        client.list_all("destinations")

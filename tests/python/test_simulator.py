@@ -88,6 +88,38 @@ def test_default_scale_volumes(run: list[Batch]) -> None:
     assert all(200 <= batch.events <= 1_500 for batch in run[1:])
 
 
+def test_size_grows_the_shop_not_its_changes(run: list[Batch]) -> None:
+    """Ten times the size, same activity: about ten times the snapshot, new batches of the same order."""
+    bigger = MagentoSimulator(seed=7, start=START, size=10, activity=1)
+    snapshot = bigger.initial_load()
+    batches = [bigger.next_batch() for _ in range(3)]
+    assert 8 * run[0].events <= snapshot.events <= 12 * run[0].events
+    for table in ("customer_entity", "catalog_product_entity", "sales_order"):
+        assert 8 * run[0].counts[table] <= snapshot.counts[table] <= 12 * run[0].counts[table], table
+    small, large = sum(b.events for b in run[1:4]), sum(b.events for b in batches)
+    assert 0.7 * small <= large <= 1.3 * small
+
+
+def test_activity_grows_the_changes_not_the_shop(run: list[Batch]) -> None:
+    busier = MagentoSimulator(seed=7, start=START, size=1, activity=3)
+    snapshot = busier.initial_load()
+    batch = busier.next_batch()
+    assert busier.size == 1 and busier.activity == 3
+    assert snapshot.counts["catalog_product_entity"] == run[0].counts["catalog_product_entity"]
+    # Sign-ups during the warm-up add to the seeded customers.
+    assert snapshot.counts["customer_entity"] <= 1.3 * run[0].counts["customer_entity"]
+    assert 2 * run[1].events <= batch.events <= 4 * run[1].events
+
+
+def test_scale_sets_size_and_activity() -> None:
+    both = MagentoSimulator(seed=7, start=START, scale=0.5)
+    assert (both.size, both.activity) == (0.5, 0.5)
+    assert MagentoSimulator(seed=7, start=START, scale=0.5, size=2).size == 2
+    assert simulate_cdc.parse_args(["--size", "10", "--activity", "2"]).size == 10
+    with pytest.raises(ValueError, match="activity must be positive"):
+        MagentoSimulator(activity=0)
+
+
 def test_every_table_gets_events(run: list[Batch]) -> None:
     assert all(sum(batch.counts[name] for batch in run) > 0 for name in TABLES)
     changing = [name for name in TABLES if name not in ("store_website", "store", "customer_group", "eav_attribute")]

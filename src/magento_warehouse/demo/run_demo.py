@@ -160,22 +160,27 @@ def differences_from_magento(db: Path, simulator: MagentoSimulator) -> list[str]
 
 
 def print_emarsys_preview(db: Path, target_path: Path, rows_per_sync: int) -> None:
-    """A few rows of each synced mart, keyed by Emarsys field id as Hightouch sends them."""
+    """A few rows of each synced mart, keyed by Emarsys field id as Hightouch sends them.
+
+    One preview per mart: its per-website syncs send the same columns, each its own
+    website's rows (their Hightouch models filter website_id)."""
     manifest = json.loads((target_path / "manifest.json").read_text())
-    print("\nWhat Hightouch sends to Emarsys (field id: value), a few rows per sync:")
+    by_mart: dict[str, list[dict]] = {}
+    for exposure in sorted(manifest["exposures"].values(), key=lambda e: e["name"]):
+        hightouch = (exposure.get("meta") or {}).get("hightouch") or {}
+        if hightouch.get("field_mapping") and exposure["depends_on"]["nodes"]:
+            by_mart.setdefault(exposure["depends_on"]["nodes"][0], []).append(hightouch)
+    print("\nWhat Hightouch sends to Emarsys (field id: value), a few rows per synced mart:")
     with duckdb.connect(str(db)) as con:
-        for exposure in sorted(manifest["exposures"].values(), key=lambda e: e["name"]):
-            hightouch = (exposure.get("meta") or {}).get("hightouch") or {}
-            mapping = hightouch.get("field_mapping") or {}
-            if not mapping or not exposure["depends_on"]["nodes"]:
-                continue
-            model = manifest["nodes"][exposure["depends_on"]["nodes"][0]]
+        for mart, syncs in by_mart.items():
+            model = manifest["nodes"][mart]
+            mapping = syncs[0]["field_mapping"]
             relation = f'"{model["schema"]}"."{model["alias"]}"'
             columns = ", ".join(f'"{c}"' for c in mapping)
             rows = con.execute(f"select {columns} from {relation} order by all limit {rows_per_sync}").fetchall()
             count = con.execute(f"select count(*) from {relation}").fetchone()[0]
-            print(f"\n  {hightouch.get('sync_name', exposure['name'])} "
-                  f"(sync {hightouch.get('sync_id')}, model {model['name']}, {count:,} rows)")
+            names = "; ".join(f"{sync.get('sync_name')} (sync {sync.get('sync_id')})" for sync in syncs)
+            print(f"\n  {model['name']} ({count:,} rows), synced by {names}")
             print("    " + ", ".join(f"{column} → {field}" for column, field in mapping.items()))
             for row in rows:
                 payload = {str(field): _plain(value) for field, value in zip(mapping.values(), row)}

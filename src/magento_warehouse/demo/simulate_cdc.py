@@ -2,7 +2,8 @@
 
 The initial snapshot, then --batches micro-batches of --batch-minutes of shop
 activity each, appended to the landing tables in --schema. The same --seed,
---scale, --start and --batch-minutes always produce the same events.
+--size, --activity (or --scale), --start and --batch-minutes always produce the
+same events.
 
 Exit codes: 0 done; 1 the database could not be written; 2 bad arguments;
 3 the landing tables already hold events (pass --replace to start over).
@@ -46,8 +47,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="landing schema (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
     parser.add_argument("--scale", type=positive_float, default=1.0,
-                        help="multiplies customers, products and activity; 1 gives about 16,000 snapshot "
+                        help="sets --size and --activity at once; 1 gives about 16,000 snapshot "
                              "events and 800 per batch (default: %(default)s)")
+    parser.add_argument("--size", type=positive_float,
+                        help="multiplies the shop: customers, products, and the orders and carts of the "
+                             "snapshot (default: --scale)")
+    parser.add_argument("--activity", type=positive_float,
+                        help="multiplies the changes per simulated minute, so the events per batch "
+                             "(default: --scale)")
     parser.add_argument("--batches", type=non_negative_int, default=DEMO_BATCHES,
                         help="micro-batches after the initial load (default: %(default)s)")
     parser.add_argument("--batch-minutes", type=positive_int, default=5,
@@ -87,7 +94,8 @@ def landing_tables_with_events(con: duckdb.DuckDBPyConnection, schema: str) -> l
 
 def run(args: argparse.Namespace) -> int:
     start = args.start if args.start is not None else default_start(args.batches, args.batch_minutes)
-    simulator = MagentoSimulator(seed=args.seed, scale=args.scale, start=start, batch_minutes=args.batch_minutes,
+    simulator = MagentoSimulator(seed=args.seed, scale=args.scale, size=args.size, activity=args.activity,
+                                 start=start, batch_minutes=args.batch_minutes,
                                  operations=DEMO_SCHEDULE if args.operations else None)
     args.db.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(args.db)) as con:
@@ -99,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         for name in filled:
             con.execute(f"drop table {args.schema}.{name}")
 
-        print(f"Simulating seed {args.seed}, scale {args.scale:g}, from {simulator.start:%Y-%m-%d %H:%M} UTC "
+        print(f"Simulating seed {args.seed}, size {simulator.size:g}, activity {simulator.activity:g}, from {simulator.start:%Y-%m-%d %H:%M} UTC "
               f"into {args.db} (schema {args.schema})")
         began, total = time.perf_counter(), 0
         for number in range(args.batches + 1):

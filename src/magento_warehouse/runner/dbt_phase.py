@@ -11,10 +11,12 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from dbt.cli.main import dbtRunner
 from dbt.cli.resolvers import default_profiles_dir, default_project_dir
 from dbt.contracts.graph.manifest import Manifest
+from dbt_common.events.base_types import EventMsg
 
 from magento_warehouse.runner import manifest_cache
 from magento_warehouse.runner.errors import DbtError, UsageError
@@ -221,8 +223,12 @@ def _tag_chosen(manifest: Manifest, unique_ids: set[str]) -> str:
     return tag
 
 
-def run_build(manifest: Manifest, args: argparse.Namespace, only: set[str] | None = None) -> BuildResult:
-    """dbt build of the selector or, given `only`, of exactly those nodes."""
+def run_build(manifest: Manifest, args: argparse.Namespace, only: set[str] | None = None,
+              on_start: Callable[[str], None] | None = None) -> BuildResult:
+    """dbt build of the selector or, given `only`, of exactly those nodes.
+
+    `on_start` is called once with dbt's invocation id as the build starts: dbt
+    draws a new id for each invocation, so it is known only from its first event."""
     if only is not None:
         # The selector's nodes minus the unchanged models (dbt ignores --exclude next
         # to --selector); tests come only as listed.
@@ -231,7 +237,18 @@ def run_build(manifest: Manifest, args: argparse.Namespace, only: set[str] | Non
         selection = ["--selector", args.selector]
     # Writing the whole manifest would cost a large fleet about a second a cycle:
     # only run_results.json is written, here.
-    result = dbtRunner(manifest=manifest).invoke(["build", *selection, "--no-write-json", *dbt_flags(args)])
+    callbacks = []
+    if on_start is not None:
+        started: list[str] = []
+
+        def first_event(event: EventMsg) -> None:
+            if not started:
+                started.append(event.info.invocation_id)
+                on_start(event.info.invocation_id)
+
+        callbacks.append(first_event)
+    result = dbtRunner(manifest=manifest, callbacks=callbacks).invoke(
+        ["build", *selection, "--no-write-json", *dbt_flags(args)])
     if result.exception is not None:
         print(f"dbt build failed: {result.exception}", file=sys.stderr)
     if hasattr(result.result, "write"):

@@ -14,6 +14,7 @@ from typing import Iterator
 
 import duckdb
 import yaml
+from dbt.adapters.contracts.connection import Credentials
 from dbt.config.profile import Profile, read_profile
 from dbt.config.project import load_raw_project
 from dbt.config.renderer import ProfileRenderer
@@ -53,6 +54,18 @@ def run_lock(path: Path, selector: str) -> Iterator[None]:
             handle.truncate(0)  # still locked here: nobody reads a finished run as the holder
 
 
+def profile_credentials(args: argparse.Namespace) -> Credentials | None:
+    """The target's credentials, read as dbt reads the profile with the run's flags;
+    None when the profile cannot be read (dbt reports that better when it opens it)."""
+    try:
+        renderer = ProfileRenderer(yaml.safe_load(args.vars or "") or {})
+        profile_name = renderer.render_value(load_raw_project(str(project_dir(args))).get("profile"))
+        return Profile.from_raw_profiles(read_profile(str(profiles_dir(args))), profile_name, renderer,
+                                         target_override=args.target).credentials
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def check_duckdb_file(args: argparse.Namespace) -> None:
     """Raises WarehouseBusy when another process holds the profile's DuckDB file.
 
@@ -60,16 +73,10 @@ def check_duckdb_file(args: argparse.Namespace) -> None:
     gives one message naming the file. Reads the profile as dbt would, with the
     run's flags.
     """
-    try:
-        renderer = ProfileRenderer(yaml.safe_load(args.vars or "") or {})
-        profile_name = renderer.render_value(load_raw_project(str(project_dir(args))).get("profile"))
-        credentials = Profile.from_raw_profiles(read_profile(str(profiles_dir(args))), profile_name, renderer,
-                                                target_override=args.target).credentials
-    except Exception:  # noqa: BLE001 (dbt reports a broken profile better when it opens it)
-        return
+    credentials = profile_credentials(args)
     path = Path(str(getattr(credentials, "path", "")))
-    if credentials.type != "duckdb" or not path.is_file():  # :memory:, MotherDuck, or not created yet
-        return
+    if credentials is None or credentials.type != "duckdb" or not path.is_file():
+        return  # :memory:, MotherDuck, or not created yet
     try:
         duckdb.connect(str(path)).close()
     except duckdb.IOException as error:

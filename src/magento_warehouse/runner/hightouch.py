@@ -1,8 +1,9 @@
-"""A small client for the two Hightouch REST API (v1) calls the warehouse job needs.
+"""A small client for the Hightouch REST API (v1) calls the warehouse job needs.
 
 Triggering a sync (`POST /api/v1/syncs/{id}/trigger`) and reading the state of
 the run it started (`GET /api/v1/syncs/{id}/runs?runId=...`) is all the job
-after `dbt build` does, so this module stays a thin wrapper over `requests`
+after `dbt build` does (listing models, syncs and destinations serves the
+exposures generator), so this module stays a thin wrapper over `requests`
 rather than a dependency on a generated SDK. What it adds is what an
 unattended job needs: a timeout on every call, bounded retries with
 exponential backoff on rate limits (429, honouring Retry-After), server errors
@@ -92,6 +93,7 @@ class SyncRun:
     error: str | None = None
     successful_rows: dict[str, int] | None = None
     failed_rows: dict[str, int] | None = None
+    planned_rows: dict[str, int] | None = None
 
     @property
     def finished(self) -> bool:
@@ -118,6 +120,7 @@ class SyncRun:
             error=str(error) if error else None,
             successful_rows=_counts(data.get("successfulRows")),
             failed_rows=_counts(data.get("failedRows")),
+            planned_rows=_counts(data.get("plannedRows")),
         )
 
 
@@ -189,6 +192,20 @@ class HightouchClient:
             return None
         run = SyncRun.from_api(runs[0])
         return replace(run, error=self._redact(run.error)) if run.error else run
+
+    def list_all(self, resource: str, *, page_size: int = 100) -> list[dict[str, Any]]:
+        """Every object of a list endpoint (`models`, `syncs`, `destinations`), following
+        its limit/offset pages until the answer says `hasMore: false`."""
+        objects: list[dict[str, Any]] = []
+        while True:
+            answer = self._request("GET", resource, params={"limit": str(page_size), "offset": str(len(objects))})
+            page = answer.get("data")
+            if not isinstance(page, list) or not all(isinstance(item, dict) for item in page):
+                raise HightouchError(f"GET /api/v1/{resource}: the answer has no 'data' list of objects")
+            objects += page
+            # An empty page ends the listing too, so a server that always says hasMore cannot loop forever.
+            if not answer.get("hasMore") or not page:
+                return objects
 
     def _request(self, method: str, path: str, *, body: dict[str, Any] | None = None,
                  params: dict[str, str] | None = None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from magento_warehouse.runner.dbt_phase import SyncTarget
@@ -21,6 +22,7 @@ from magento_warehouse.runner.hightouch import (
     HightouchError,
     HightouchUnreachable,
     RetryPolicy,
+    SyncRun,
 )
 from magento_warehouse.runner.report import one_line
 
@@ -35,10 +37,19 @@ class SyncOutcome:
     rows: str | None = None
     message: str = ""
     upstream: str = "success"  # or failed (an upstream model or test failed), skipped
+    run: SyncRun | None = None  # the run as last read, with its row counts
 
     @property
     def succeeded(self) -> bool:
         return self.status in DONE_STATUSES
+
+
+class SyncObserver(Protocol):
+    """Told when a sync run starts and when the phase is done with it (lineage events)."""
+
+    def sync_triggered(self, target: SyncTarget, run_id: str) -> None: ...
+
+    def sync_ended(self, outcome: SyncOutcome) -> None: ...
 
 
 def api_base_url() -> str:
@@ -92,39 +103,48 @@ class _Watch:
     status: str = "triggered"
 
 
-def run_syncs(client: HightouchClient, targets: list[SyncTarget], *, poll_interval: float,
-              sync_timeout: float) -> tuple[list[SyncOutcome], HightouchUnreachable | None]:
+def run_syncs(client: HightouchClient, targets: list[SyncTarget], *, poll_interval: float, sync_timeout: float,
+              observer: SyncObserver | None = None) -> tuple[list[SyncOutcome], HightouchUnreachable | None]:
     """Triggers every sync first (Hightouch runs them in parallel), then polls them all until each finishes.
 
     Prints one line per status change of each run. Once Hightouch rejects the
     key (401), the remaining syncs are not triggered: they would all be refused.
     Once the API cannot be reached at all (DNS, connection refused), the phase
     stops: every other call would wait for the same failure. The error is
-    returned for the caller's one line on stderr.
+    returned for the caller's one line on stderr. `observer` hears of each run's
+    trigger and of each outcome as it is known.
     """
     outcomes: list[SyncOutcome] = []
+
+    def ended(outcome: SyncOutcome) -> None:
+        outcomes.append(outcome)
+        if observer is not None:
+            observer.sync_ended(outcome)
+
     watches: list[_Watch] = []
     key_rejected = False
     unreachable: HightouchUnreachable | None = None
     for target in targets:
         if key_rejected or unreachable:
             why = "the API key was rejected" if key_rejected else "the Hightouch API is unreachable"
-            outcomes.append(SyncOutcome(target, "error", message=f"not triggered: {why}"))
+            ended(SyncOutcome(target, "error", message=f"not triggered: {why}"))
             continue
         try:
             run_id = client.trigger_sync(target.sync_id)
         except HightouchUnreachable as error:
             unreachable = error
-            outcomes.append(SyncOutcome(target, "error", message=f"not triggered: {error.cause}"))
+            ended(SyncOutcome(target, "error", message=f"not triggered: {error.cause}"))
             continue
         except HightouchError as error:
             key_rejected = error.status_code == 401
             if key_rejected:
                 print("error: Hightouch rejected the API key in HIGHTOUCH_API_KEY (HTTP 401); "
                       "the remaining syncs are not triggered", file=sys.stderr)
-            outcomes.append(SyncOutcome(target, "error", message=str(error)))
+            ended(SyncOutcome(target, "error", message=str(error)))
             continue
         _progress(target, run_id, "triggered")
+        if observer is not None:
+            observer.sync_triggered(target, run_id)
         watches.append(_Watch(target, run_id, time.monotonic() + sync_timeout))
 
     while watches:
@@ -140,7 +160,7 @@ def run_syncs(client: HightouchClient, targets: list[SyncTarget], *, poll_interv
                     outcome = SyncOutcome(watch.target, "error", watch.run_id, message=(
                         f"stopped following the run, its outcome is unknown: {error.cause}"))
             if outcome is not None:
-                outcomes.append(outcome)
+                ended(outcome)
                 watches.remove(watch)
         if watches:
             time.sleep(poll_interval)
@@ -164,13 +184,13 @@ def _poll(client: HightouchClient, watch: _Watch, sync_timeout: float) -> SyncOu
         _progress(target, run_id, status)
     if run is not None and run.finished:
         message = run.error or (f"the run ended {run.status} in Hightouch" if run.status in FAILED_STATUSES else "")
-        return SyncOutcome(target, run.status, run_id, run.rows(), one_line(message))
+        return SyncOutcome(target, run.status, run_id, run.rows(), one_line(message), run=run)
     if time.monotonic() >= watch.deadline:
         if run is None:
             return SyncOutcome(target, "timeout", run_id, None,
                                f"Hightouch did not list the run within {sync_timeout:g} s")
         return SyncOutcome(target, "timeout", run_id, run.rows(),
-                           f"still {status} after {sync_timeout:g} s; the run goes on in Hightouch")
+                           f"still {status} after {sync_timeout:g} s; the run goes on in Hightouch", run=run)
     return None
 
 

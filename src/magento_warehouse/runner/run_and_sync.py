@@ -60,12 +60,24 @@ Parsing:
   while no file the parse read, flag, var, env var or dbt version has changed
   (runner/manifest_cache.py): a cycle over a large fleet skips the parse.
 
+Lineage:
+  With --openlineage-url (or OPENLINEAGE_URL) or --openlineage-file, the run
+  sends OpenLineage events: START and COMPLETE or FAIL of the build (its run id
+  is dbt's invocation id) and of each sync run, whose input is the mart it
+  reads, whose output is its destination, with row counts, and whose parent is
+  the build's run. Off by default; sending never fails or holds up the run
+  (one warning line, at most one --openlineage-timeout).
+
 Environment:
   HIGHTOUCH_API_KEY  Hightouch API key; required when a sync would be triggered
                      (not for --dry-run). Never printed.
   HIGHTOUCH_API_URL  API base URL (default https://api.hightouch.com): http(s),
                      a host, no credentials, query or /api/v1. Checked first,
                      --dry-run included, before any dbt work.
+  OPENLINEAGE_URL    OpenLineage endpoint when --openlineage-url is not given;
+                     OPENLINEAGE_API_KEY its bearer token (never printed),
+                     OPENLINEAGE_ENDPOINT its path (default api/v1/lineage),
+                     OPENLINEAGE_DISABLED=true turns the events off.
 
 Exit codes:
   0  the build and every triggered sync succeeded (a sync finishing with
@@ -103,7 +115,7 @@ import time
 from contextlib import contextmanager
 from typing import Iterator, NoReturn, Sequence
 
-from magento_warehouse.runner import change_check, downstream
+from magento_warehouse.runner import change_check, downstream, lineage
 from magento_warehouse.runner.cli_types import non_negative_float, non_negative_int, positive_float
 from magento_warehouse.runner.dbt_phase import (
     FAILED,
@@ -202,16 +214,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     api.add_argument("--retry-backoff", type=non_negative_float, default=2.0, metavar="SECONDS",
                      help="seconds before the first retry, doubling for each next one; a 429's Retry-After "
                           "wins; waits are capped at 60 s (default: %(default)g)")
+    lineage.add_arguments(parser)
     return parser.parse_args(argv)
 
 
 def run(args: argparse.Namespace) -> int:
     base_url = api_base_url()  # a typo in the setting should not cost a parse and a build
+    lineage_settings = lineage.settings(args)
     with run_lock(target_path(args) / LOCK_FILE, args.selector):
-        return _run_locked(args, base_url)
+        return _run_locked(args, base_url, lineage_settings)
 
 
-def _run_locked(args: argparse.Namespace, base_url: str) -> int:
+def _run_locked(args: argparse.Namespace, base_url: str, lineage_settings: lineage.Settings | None) -> int:
     manifest = parse_project(args)
     exposures = sync_exposures(manifest, args) if args.sync else []
     selected = selected_nodes(manifest, args)
@@ -251,9 +265,12 @@ def _run_locked(args: argparse.Namespace, base_url: str) -> int:
         return EXIT_OK
     # Asked only before a build: a cycle with nothing new need not open the file twice.
     check_duckdb_file(args)
-    build = run_build(manifest, args, only)
+    events = lineage.Lineage(lineage_settings, manifest, args) if lineage_settings else None
+    build = run_build(manifest, args, only, on_start=events.build_started if events else None)
     downstream.record_built(target_path(args), built_at, build.statuses,
                             [node for node in build.statuses if is_built(manifest, node)], now)
+    if events is not None:
+        events.build_ended(build.success)
     if client is None:
         print(f"\nNo Hightouch sync is fed by selector {args.selector!r}.")
         return EXIT_OK if build.success else EXIT_BUILD_FAILED
@@ -269,7 +286,7 @@ def _run_locked(args: argparse.Namespace, base_url: str) -> int:
         else:
             ready.append(target)
     synced, unreachable = run_syncs(client, ready, poll_interval=args.poll_interval,
-                                    sync_timeout=args.sync_timeout)
+                                    sync_timeout=args.sync_timeout, observer=events)
     for outcome in synced:
         outcomes[outcome.target.exposure] = outcome
     print_summary([outcomes[target.exposure] for target in targets])

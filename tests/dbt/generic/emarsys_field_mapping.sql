@@ -4,9 +4,12 @@
    - a field id that is not a whole number above 0 (e.g. a var set to text);
    - two columns of the mart mapped to the same Emarsys field;
    - a sync key column (email) not mapped to the key field (3);
-   - no Hightouch exposure syncing the mart to Emarsys;
+   - no Hightouch exposure (meta.hightouch) depending on the mart;
    - an exposure lacking sync_id, sync_slug or sync_name, or whose
      field_mapping differs from the columns' meta (other columns or ids).
+   The exposures come from the Hightouch workspace (scripts/hightouch_exposures.py
+   writes field_mapping; a file from Hightouch's own exposures sync has none, and
+   then `--check` compares the mapping with the workspace instead).
    Attach it to the model, not to a column. #}
 {% test emarsys_field_mapping(model, sync_key='email', sync_key_field_id=3) %}
 
@@ -66,12 +69,13 @@
     {%- for exposure in graph.exposures.values()
         if node.unique_id in exposure.depends_on.nodes -%}
         {%- set hightouch = (exposure.meta or {}).get('hightouch') or {} -%}
-        {%- if hightouch.get('destination') == 'emarsys' -%}
+        {%- if hightouch and hightouch.get('destination', 'emarsys') == 'emarsys' -%}
             {%- do syncs.append(exposure.name) -%}
             {%- for key in ['sync_id', 'sync_slug', 'sync_name'] if not hightouch.get(key) -%}
                 {%- do problems.append('exposure ' ~ exposure.name
                     ~ ': meta.hightouch.' ~ key ~ ' is missing') -%}
             {%- endfor -%}
+            {%- if hightouch.get('field_mapping') is not none -%}
             {%- set synced = {} -%}
             {%- for name, raw in (hightouch.get('field_mapping') or {}).items() -%}
                 {%- set text = raw | string | trim -%}
@@ -84,6 +88,7 @@
                         ~ ' declares ' ~ mapping.get(name, 'nothing')) -%}
                 {%- endif -%}
             {%- endfor -%}
+            {%- endif -%}
         {%- endif -%}
     {%- endfor -%}
     {%- if syncs | length == 0 -%}

@@ -132,8 +132,8 @@ class Shop:
     (the warm-up before the snapshot) changes happen but are not logged.
     """
 
-    def __init__(self, seed: int, scale: float, start: datetime) -> None:
-        self.scale = scale
+    def __init__(self, seed: int, size: float, start: datetime) -> None:
+        self.size = size
         self.start = start
         self.rng = random.Random(seed)
         self.random = self.rng.random
@@ -212,7 +212,8 @@ class Shop:
         return whole + (self.random() < value - whole)
 
     def scaled(self, count: int) -> int:
-        return max(1, round(count * self.scale))
+        """`count` entities of a shop of size 1, for this shop's size."""
+        return max(1, round(count * self.size))
 
 
 class Domain:

@@ -4,7 +4,7 @@ The simulator plays a retailer as a discrete-event simulation driven by one seed
 `random.Random`, and records every insert, update and delete it makes as the change
 event Streamkap would land: Magento's columns, then `_streamkap_source_ts_ms`,
 `_streamkap_ts_ms`, `_streamkap_offset` and `__deleted` (see `schema.py`). The same
-seed, scale, start and batch length always give the same events.
+seed, size, activity, start and batch length always give the same events.
 
 `MagentoSimulator` only orchestrates; the shop is played by its domains:
 
@@ -23,7 +23,9 @@ Time model
   * `initial_load()` is the connector's initial snapshot, read during the minute
     before `start`: every row once, `__deleted = 'false'`, in primary-key order.
     The shop has traded for WARM_UP_MINUTES before it (undelivered), so the
-    snapshot holds open and abandoned carts and orders in every state.
+    snapshot holds open and abandoned carts and orders in every state; a shop
+    larger than its activity trades longer (WARM_UP_MINUTES * size / activity),
+    so its snapshot holds that many more orders and carts.
   * Each `next_batch()` covers the next `batch_minutes` of shop activity. A commit's
     `_streamkap_source_ts_ms` has whole seconds (MySQL binlog precision), so events
     share it and only `_streamkap_offset` orders them; Streamkap processes each
@@ -66,25 +68,32 @@ WARM_UP_MINUTES = 180  # trading played (not delivered) before the snapshot: car
 class MagentoSimulator:
     """A Magento 2 retailer whose database changes come out as Streamkap batches.
 
-    `scale` multiplies entity counts and activity; `batch_minutes` is the simulated
+    `size` multiplies the shop (customers, products, and the orders and carts of
+    its snapshot), `activity` its changes per simulated minute; `scale` sets both
+    (each of `size`, `activity` overrides it). `batch_minutes` is the simulated
     time each `next_batch()` covers; `operations` schedules what operators do to the
     pipeline ({batch number: ((operation, table), ...)}, see `operations`; e.g.
     DEMO_SCHEDULE). See the module docstring for the time model.
     """
 
     def __init__(self, seed: int = 42, scale: float = 1.0, start: datetime | None = None,
-                 batch_minutes: int = 5, operations: dict[int, tuple[tuple[str, str], ...]] | None = None) -> None:
-        if scale <= 0:
-            raise ValueError(f"scale must be positive, got {scale}")
+                 batch_minutes: int = 5, operations: dict[int, tuple[tuple[str, str], ...]] | None = None,
+                 size: float | None = None, activity: float | None = None) -> None:
+        size = scale if size is None else size
+        activity = scale if activity is None else activity
+        for name, value in (("scale", scale), ("size", size), ("activity", activity)):
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
         if batch_minutes < 1:
             raise ValueError(f"batch_minutes must be at least 1, got {batch_minutes}")
         self.seed = seed
-        self.scale = scale
+        self.size = size
+        self.activity = activity
         self.batch_minutes = batch_minutes
         self.start = utc_naive(start) if start is not None else default_start(DEMO_BATCHES, batch_minutes)
         self._batch_number: int | None = None
 
-        shop = self._shop = Shop(seed, scale, self.start)
+        shop = self._shop = Shop(seed, size, self.start)
         self._customers = Customers(shop)
         self._catalog = Catalog(shop)
         self._carts = Carts(shop, self._customers, self._catalog)
@@ -94,7 +103,7 @@ class MagentoSimulator:
         self._delivery = Delivery(shop)
         self._operations = Operations(shop, lambda table: self._current_rows()[table], dict(operations or {}))
 
-        # Spontaneous activity: (events per simulated minute at scale 1, action).
+        # Spontaneous activity: (events per simulated minute at activity 1, action).
         self._activities: tuple[tuple[float, Callable[[], None]], ...] = (
             (12.0, self._carts.open_cart),
             (1.2, self._customers.register),
@@ -124,11 +133,13 @@ class MagentoSimulator:
         shop = self._shop
         snapshot_ms = shop.clock - SNAPSHOT_MS
         window_ms = self.batch_minutes * 60_000
+        # Whole minutes; never shorter than WARM_UP_MINUTES, so carts idle for hours.
+        warm_up_ms = round(WARM_UP_MINUTES * max(1.0, self.size / self.activity)) * 60_000
         with collector_paused():
             self._catalog.seed()
             self._customers.seed()
             shop.recording = False
-            for begin in range(snapshot_ms - WARM_UP_MINUTES * 60_000, snapshot_ms, window_ms):
+            for begin in range(snapshot_ms - warm_up_ms, snapshot_ms, window_ms):
                 self._play(begin, min(begin + window_ms, snapshot_ms))
             shop.recording = True
             delivered = self._delivery.snapshot(self._current_rows(), snapshot_ms)
@@ -181,7 +192,7 @@ class MagentoSimulator:
         shop = self._shop
         minutes = (end_ms - start_ms) / 60_000
         for rate, action in self._activities:
-            for _ in range(shop.count(rate * minutes * self.scale)):
+            for _ in range(shop.count(rate * minutes * self.activity)):
                 shop.push(shop.randint(start_ms, end_ms - 1), action)
         shop.push(shop.randint(start_ms, end_ms - 1), self._faults.clean_quotes)
         shop.run_until(end_ms)
