@@ -70,10 +70,11 @@ def test_only_change_logs_with_new_events_are_rebuilt(warehouse) -> None:
     # One sync per mart, and one per website for contacts and new customers: 7 in the demo workspace.
     assert len(marts) == 5 and sorted(stub.triggered) == sorted(str(s["id"]) for s in stub.workspace["syncs"])
 
+    triggered = len(stub.triggered)
     code, rebuilt, marts = crm_job(tmp_path)  # nothing new
     assert code == 0 and rebuilt == set()
     assert marts == set(), "a mart fed only by unchanged tables, built minutes ago, was rebuilt"
-    assert len(stub.triggered) == 5, "a sync ran though its mart was not rebuilt"
+    assert len(stub.triggered) == triggered, "a sync ran though its mart was not rebuilt"
 
     land_subscriber(db, "only.change@example.com")
     code, rebuilt, marts = crm_job(tmp_path)
