@@ -27,8 +27,7 @@
     {%- set rebuild = run['full_refresh'] or plan['side'] | length == 0 -%}
     {#- A re-snapshot applied since the last run closes versions of keys no event touched. -#}
     {%- set repair = not rebuild
-                     and (streamkap_cdc.cdc_repair_mode() or run['resnapshot_ms'] != plan['applied_resnapshot_ms']
-                          or plan['applied_through_ms'] is none) -%}
+                     and (streamkap_cdc.cdc_repair_mode() or run['resnapshot_ms'] != plan['applied_resnapshot_ms']) -%}
     {%- set tracked = streamkap_cdc.cdc_history_tracked(log_columns, key_names, config.get('cdc_track_columns'),
                                                         run['table_name']) -%}
     {%- set history_columns = ['version_number', 'valid_from', 'valid_to', 'is_current'] -%}
@@ -45,7 +44,9 @@
 
     {%- if streamkap_cdc.cdc_skip_if_nothing_landed(run, may_skip=not repair and not rebuild) -%}
     {%- else -%}
-        {%- if rebuild or repair -%}
+        {#- Without a watermark (nothing placeable landed yet), every key is recomputed. -#}
+        {%- set every_key = rebuild or repair or plan['applied_through_ms'] is none -%}
+        {%- if every_key -%}
             {%- set window_start = none -%}
             {%- set window = streamkap_cdc.cdc_history_rebuild_spec(change_log, log_columns, run['lookback_ms']) -%}
         {%- else -%}
@@ -72,7 +73,7 @@
         {%- set fold_checkpoints = 'select ' ~ checkpoint_names | join(', ') ~ ' from ' ~ fold ~ " where _cdc_kind = 'checkpoint'" -%}
         {%- set fold_versions = 'select ' ~ (row_names + history_columns) | join(', ') ~ ' from ' ~ fold
                                 ~ " where _cdc_kind = 'version'" -%}
-        {%- if rebuild or repair -%}
+        {%- if every_key -%}
             {%- call statement('cdc_write_checkpoints') -%}
                 {{ streamkap_cdc.cdc_create_table_as(checkpoints, fold_checkpoints) }}
             {%- endcall -%}
