@@ -1,6 +1,7 @@
 {# Checkpoints: per key, the state of its version chain just before the next run's
    window (the event before it: its row and whether it deleted, the latest commit time
-   so far, how many versions were opened and when the open one began). A run starts
+   so far, how many versions were opened and when the open one began, and the window's
+   start: the events it holds are those ingested before it). A run starts
    each touched key from its checkpoint and reads only the window's events, so it never
    reads a key's older events; the relation sits beside the history table, named
    after it with the suffix below. #}
@@ -11,7 +12,8 @@
 
 {# The columns a checkpoint adds to the row of its event. #}
 {% macro cdc_history_checkpoint_fields() %}
-    {{ return(['__deleted', '_cdc_version_count', '_cdc_newest_commit_ms', '_cdc_valid_from_ms', '_cdc_outlived']) }}
+    {{ return(['__deleted', '_cdc_version_count', '_cdc_newest_commit_ms', '_cdc_valid_from_ms', '_cdc_outlived',
+               '_cdc_boundary_ms']) }}
 {% endmacro %}
 
 
@@ -34,7 +36,9 @@ select
     cast(version_number as integer) as _cdc_version_count,
     effective_ms as _cdc_newest_commit_ms,
     version_from_ms as _cdc_valid_from_ms,
-    {{ 'outlived_resnapshot' if resnapshot_ms is not none else '0' }} as _cdc_outlived
+    {{ 'outlived_resnapshot' if resnapshot_ms is not none else '0' }} as _cdc_outlived,
+    {#- What the checkpoint holds: the key's events ingested before it. #}
+    cast({{ boundary_ms if boundary_ms is not none else 'null' }} as bigint) as _cdc_boundary_ms
 from (
     select
         numbered_versions.*,

@@ -127,6 +127,14 @@ events as (
         cast(null as integer) as _cdc_outlived
     from first_deliveries
     {%- if checkpoints %}
+    {#- Events before a key's checkpoint are in it already (the window starts there,
+        unless a run stopped between writing the checkpoints and its watermark). #}
+    where not exists (
+        select 1 from {{ checkpoints }} as reached
+        where {% for key in keys -%}
+            reached.{{ key }} = first_deliveries.{{ key }} and {% endfor -%}
+            first_deliveries._streamkap_ts_ms < reached._cdc_boundary_ms
+    )
     union all
     {#- Each touched key starts from its state before the window (cdc_history_checkpoint_rows). #}
     select
@@ -258,7 +266,8 @@ select
     cast(null as integer) as _cdc_version_count,
     cast(null as bigint) as _cdc_newest_commit_ms,
     cast(null as bigint) as _cdc_valid_from_ms,
-    cast(null as integer) as _cdc_outlived
+    cast(null as integer) as _cdc_outlived,
+    cast(null as bigint) as _cdc_boundary_ms
     {%- endif %}
 
 from versions

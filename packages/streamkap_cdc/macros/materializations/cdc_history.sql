@@ -6,9 +6,9 @@
      3. the version chains of the keys with an event in the window, continued from each
         key's checkpoint (its state before the window) over the window's events only
         (a temporary table; cdc_history_sql),
-     4. one MERGE of the keys' new checkpoints,
-     5. one MERGE replacing those keys' versions from their checkpoint on, so no reader
+     4. one MERGE replacing those keys' versions from their checkpoint on, so no reader
         sees a half-replaced chain,
+     5. one MERGE of the keys' new checkpoints,
      6. the new watermark (cdc_watermarks, under the model's relation name): the newest
         event read, where the checkpoints stop.
    A run that finds nothing new stops after the plan. The first run, --full-refresh and
@@ -73,15 +73,10 @@
         {%- set fold_checkpoints = 'select ' ~ checkpoint_names | join(', ') ~ ' from ' ~ fold ~ " where _cdc_kind = 'checkpoint'" -%}
         {%- set fold_versions = 'select ' ~ (row_names + history_columns) | join(', ') ~ ' from ' ~ fold
                                 ~ " where _cdc_kind = 'version'" -%}
-        {%- if every_key -%}
-            {%- call statement('cdc_write_checkpoints') -%}
-                {{ streamkap_cdc.cdc_create_table_as(checkpoints, fold_checkpoints) }}
-            {%- endcall -%}
-        {%- else -%}
-            {%- call statement('cdc_write_checkpoints') -%}
-                {{ streamkap_cdc.cdc_history_checkpoint_merge_sql(checkpoints, fold, checkpoint_names, key_state_names) }}
-            {%- endcall -%}
-        {%- endif -%}
+        {#- The versions are written before the checkpoints: a run stopped in between
+            leaves the old checkpoints, from which the next run recomputes the same. -#}
+        {%- set checkpoints_sql = streamkap_cdc.cdc_create_table_as(checkpoints, fold_checkpoints) if every_key
+                else streamkap_cdc.cdc_history_checkpoint_merge_sql(checkpoints, fold, checkpoint_names, key_state_names) -%}
         {%- if rebuild -%}
             {%- set main_sql = streamkap_cdc.cdc_create_table_as(target, fold_versions) -%}
         {%- else -%}
@@ -90,7 +85,7 @@
                             ~ " where _cdc_kind = 'version')", row_names + history_columns, key_state_names, '_cdc_base') -%}
         {%- endif -%}
         {%- do streamkap_cdc.cdc_apply(run, main_sql, window_start, record_resnapshot=true, dropped=fold,
-                                       applied_through_ms=window['through_ms']) -%}
+                                       applied_through_ms=window['through_ms'], then_sql=checkpoints_sql) -%}
     {%- endif -%}
 
     {%- do streamkap_cdc.cdc_run_finish(run) -%}

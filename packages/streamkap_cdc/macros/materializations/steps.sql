@@ -54,12 +54,18 @@
 {# Sends `sql` as the run's main statement, drops `dropped` (a temporary relation it
    read), runs the in-transaction post-hooks and records the watermark (see
    cdc_record_watermark: `window_start`, `held_back_sql`, the re-snapshot applied
-   when `record_resnapshot`, and `applied_through_ms` when the run read up to a literal). #}
+   when `record_resnapshot`, and `applied_through_ms` when the run read up to a literal).
+   `then_sql`: a statement sent right after the main one, before the drop. #}
 {% macro cdc_apply(run, sql, window_start=none, held_back_sql=none, record_resnapshot=false, dropped=none,
-                   applied_through_ms=none) %}
+                   applied_through_ms=none, then_sql=none) %}
     {%- call statement('main') -%}
         {{ sql }}
     {%- endcall -%}
+    {%- if then_sql is not none -%}
+        {%- call statement('then') -%}
+            {{ then_sql }}
+        {%- endcall -%}
+    {%- endif -%}
     {%- if dropped is not none %}{% do adapter.drop_relation(dropped) %}{% endif -%}
     {{ run_hooks(post_hooks, inside_transaction=True) }}
     {%- do streamkap_cdc.cdc_record_watermark(run['watermarks'], run['target'], run['change_log'], window_start,
