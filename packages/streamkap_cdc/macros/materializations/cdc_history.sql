@@ -54,15 +54,17 @@
             {%- set window = streamkap_cdc.cdc_history_window_spec(change_log, log_columns, window_start, run['lookback_ms'],
                                                                    checkpoints) -%}
             {%- set kept = [] -%}
-            {%- for column in plan['target'] if column.name | lower not in history_columns -%}
-                {%- do kept.append(column) -%}
-            {%- endfor -%}
-            {%- do streamkap_cdc.cdc_add_new_columns(target, change_log, row_columns, kept) -%}
-            {%- set kept = [] -%}
             {%- for column in plan['side'] if column.name | lower not in streamkap_cdc.cdc_history_checkpoint_fields() -%}
                 {%- do kept.append(column) -%}
             {%- endfor -%}
             {%- do streamkap_cdc.cdc_add_new_columns(checkpoints, change_log, row_columns, kept) -%}
+        {%- endif -%}
+        {%- if not rebuild -%}
+            {%- set kept = [] -%}
+            {%- for column in plan['target'] if column.name | lower not in history_columns -%}
+                {%- do kept.append(column) -%}
+            {%- endfor -%}
+            {%- do streamkap_cdc.cdc_add_new_columns(target, change_log, row_columns, kept) -%}
         {%- endif -%}
         {%- set fold = make_temp_relation(target) -%}
         {%- call statement('cdc_recompute_versions') -%}
