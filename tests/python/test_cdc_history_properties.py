@@ -73,7 +73,7 @@ actions = action_lists(
     st.tuples(st.just("stale"), st.integers(0, 10**6)),
     st.tuples(st.just("snapshot"), st.integers(0, 3)),
     st.tuples(st.just("straddle"), st.integers(1, 3), st.integers(0, 1), st.sampled_from("xy"), st.sampled_from("ab"),
-              st.sampled_from("xy")),
+              st.sampled_from("xy"), st.booleans()),
     max_size=35,
 )
 
@@ -148,6 +148,13 @@ def play(draw_actions: list[tuple], log: HistoryLog) -> list[Batch]:
             # a run later, continues the version from the key's checkpoint, perhaps at a
             # commit time before the latest so far (changes backdated by a re-snapshot).
             key, other = key_of(action[1], action[2]), key_of(action[1] % 3 + 1, action[2])
+            if action[6]:
+                # Right after a re-snapshot's reads: both changes of the key are backdated.
+                log.ts += 2000
+                log.snapshot_ms = log.ts
+                batches[-1].events.extend(log.emit(k, values, False, 0, source_ts=log.snapshot_ms)
+                                          for k, values in sorted(log.rows.items()))
+                log.backdated = 2
             log.rows[key] = (log.rows[key][0], action[3])
             batches[-1].events.append(log.emit(key, log.rows[key], False, draw(st.integers(1, 5))))
             log.ts += 2 * LOOKBACK_MS
