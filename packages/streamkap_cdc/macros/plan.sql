@@ -2,8 +2,9 @@
    (current state or history) columns (none when it does not exist), the watermark with
    the commit times the last run held back, the start of the table's last re-snapshot
    (cdc_repairs) and the one the target reflects, and how many rows the change log holds
-   now (from table metadata, never a scan). Returns a dict. #}
-{% macro cdc_plan(change_log, target, watermarks, resnapshot_table) %}
+   now (from table metadata, never a scan); and the columns of `side`, a relation the
+   materialization keeps beside the target (none: no such relation). Returns a dict. #}
+{% macro cdc_plan(change_log, target, watermarks, resnapshot_table, side=none) %}
     {%- set sql -%}
         select 'change_log' as part, column_name as name, ordinal_position as position, cast(null as bigint) as value,
                data_type
@@ -11,6 +12,11 @@
         union all
         select 'target', column_name, ordinal_position, null, data_type
         from {{ streamkap_cdc.cdc_columns_metadata(target) }}
+        {%- if side is not none %}
+        union all
+        select 'side', column_name, ordinal_position, null, data_type
+        from {{ streamkap_cdc.cdc_columns_metadata(side) }}
+        {%- endif %}
         union all
         select 'applied_through_ms', null, null, applied_through_ms, null from {{ watermarks }}
         where table_name = '{{ target.identifier }}'
@@ -29,7 +35,7 @@
         where kind = 'resnapshot' and table_name = '{{ resnapshot_table }}'
     {%- endset -%}
     {%- set rows = run_query(sql).rows -%}
-    {%- set plan = {'change_log': [], 'target': [], 'applied_through_ms': none, 'applied_landed_rows': none,
+    {%- set plan = {'change_log': [], 'target': [], 'side': [], 'applied_through_ms': none, 'applied_landed_rows': none,
                     'landed_rows': none, 'held_from_ms': none, 'held_to_ms': none, 'resnapshot_ms': none,
                     'applied_resnapshot_ms': none} -%}
     {#- By position: Snowflake upper-cases the names of result columns. -#}
