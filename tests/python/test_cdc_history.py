@@ -180,3 +180,20 @@ def test_a_resnapshot_closes_the_open_version_of_a_key_it_did_not_find(
     widget.dbt("compile", "--select", "state_then")
     compiled = next((widget.root / "target/compiled").rglob("state_then.sql")).read_text()
     assert widget.query(compiled) == [(1,)]
+
+
+def test_a_version_continued_from_before_the_window_keeps_its_start(widget: CdcProject) -> None:
+    # Key 1's version changes in place at 20 s; key 2's event at 2000 s puts the next
+    # window's start after both, so key 1's next event continues it from its checkpoint.
+    apply(widget, ev(1, "a", qty=1, src=10), ev(1, "a", qty=2, src=20), ev(2, "x", src=2000))
+    apply(widget, ev(1, "a", qty=3, src=2100))
+    assert versions(widget) == [("a", 3, at(10), None, True)]
+
+
+def test_a_backdated_change_continued_from_before_the_window_starts_no_earlier_than_the_read(
+        widget: CdcProject) -> None:
+    # A snapshot's read at 50 s, then changes committed at 40 s and 45 s (ordered after
+    # it); the window of the last run starts between them.
+    apply(widget, ev(1, "a", src=50, off=1), ev(1, "a", qty=2, src=40, off=2, ts=51), ev(2, "x", src=2000, off=3))
+    apply(widget, ev(1, "b", src=45, off=4, ts=2100))
+    assert versions(widget) == [("a", 2, at(50), at(50), False), ("b", None, at(50), None, True)]

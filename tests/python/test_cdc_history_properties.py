@@ -5,8 +5,9 @@ of tracked and untracked columns, deletes, re-inserts, at-least-once replays, ex
 duplicates, old events arriving again, events that arrive late and out of order (an
 old offset and commit time, ingested batches later, long after the lookback), events
 visible a batch late inside the lookback, re-snapshots whose reads carry a later commit
-time than the changes ordered after them, topics whose offsets restart, and events
-without a key or a sequence value. It splits them into random micro-batches, runs the
+time than the changes ordered after them, topics whose offsets restart, events
+without a key or a sequence value, and versions changed in place just before a run's
+window starts and continued a run later (from the key's checkpoint). It splits them into random micro-batches, runs the
 history model after each (now and then with --full-refresh), and compares every
 version with the oracle's; at the end, with a --full-refresh rebuild.
 
@@ -27,7 +28,7 @@ from typing import Any, ClassVar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cdc_strategies import SEQUENCE, Batch, ChangeLog, action_lists, dbt_vars
+from cdc_strategies import LOOKBACK_MS, SEQUENCE, Batch, ChangeLog, action_lists, dbt_vars
 from cdc_strategies import example_project, is_deleted, land, next_batch, rhythm
 from conftest import CdcProject, LandingTable, change_event, property_settings
 
@@ -71,6 +72,8 @@ actions = action_lists(
     st.tuples(st.just("duplicate"),),
     st.tuples(st.just("stale"), st.integers(0, 10**6)),
     st.tuples(st.just("snapshot"), st.integers(0, 3)),
+    st.tuples(st.just("straddle"), st.integers(1, 3), st.integers(0, 1), st.sampled_from("xy"), st.sampled_from("ab"),
+              st.sampled_from("xy"), st.booleans()),
     max_size=35,
 )
 
@@ -139,6 +142,27 @@ def play(draw_actions: list[tuple], log: HistoryLog) -> list[Batch]:
             deliver(*[log.emit(key, values, False, 0, source_ts=log.snapshot_ms)
                       for key, values in sorted(log.rows.items())])
             log.backdated = action[1]
+        elif kind == "straddle" and key_of(action[1], action[2]) in log.rows:
+            # The key's open version changes in place; a quiet spell and another key's
+            # event then start the next run's window after it, so the key's next event,
+            # a run later, continues the version from the key's checkpoint, perhaps at a
+            # commit time before the latest so far (changes backdated by a re-snapshot).
+            key, other = key_of(action[1], action[2]), key_of(action[1] % 3 + 1, action[2])
+            if action[6]:
+                # Right after a re-snapshot's reads: both changes of the key are backdated.
+                log.ts += 2000
+                log.snapshot_ms = log.ts
+                batches[-1].events.extend(log.emit(k, values, False, 0, source_ts=log.snapshot_ms)
+                                          for k, values in sorted(log.rows.items()))
+                log.backdated = 2
+            log.rows[key] = (log.rows[key][0], action[3])
+            batches[-1].events.append(log.emit(key, log.rows[key], False, draw(st.integers(1, 5))))
+            log.ts += 2 * LOOKBACK_MS
+            log.rows[other] = log.rows.get(other, ("a", "x"))
+            batches[-1].events.append(log.emit(other, log.rows[other], False, 0, source_ts=log.ts // 1000 * 1000))
+            close_batch()
+            log.rows[key] = (action[4], action[5])
+            batches[-1].events.append(log.emit(key, log.rows[key], False, draw(st.integers(1, 5))))
         elif kind == "unplaceable":
             log.ts += 1000
             event = {**change_event(log.ts, 10**6, deleted=None, **dict(zip(log.table.key, key_of(1, 0))),

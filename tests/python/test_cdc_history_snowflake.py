@@ -119,6 +119,32 @@ def test_emulated_history_counts_a_redelivery_as_its_original(emulated: tuple[Pa
         ], phase
 
 
+
+def test_every_read_of_a_change_log_in_a_steady_run_has_literal_ingestion_time_bounds(
+        emulated: tuple[Path, dict[str, Any], list]) -> None:
+    """Snowflake prunes micro-partitions on literals only: in the incremental run, every
+    select reading a landing table bounds _streamkap_ts_ms from below by a literal, and
+    any upper bound is a literal too."""
+    _, _, statements = emulated
+    scans = []
+    for statement in statements:
+        if statement.phase != "run_2" or not (statement.node_id and ".history_magento__" in statement.node_id):
+            continue
+        for select in parse_snowflake(statement.sql)[0].find_all(exp.Select):
+            sources = [t for t in select.find_all(exp.Table) if t.find_ancestor(exp.Select) is select]
+            if any(t.db.lower() == "streamkap" for t in sources):
+                scans.append((statement, select))
+    assert {s.node_id for s, _ in scans} == {f"model.{project_name()}.history_magento__{name}" for name in BUILT}
+    for statement, select in scans:
+        bounds: dict[str, list] = {"lower": [], "upper": []}
+        for comparison in (select.args.get("where") or exp.true()).find_all(exp.GTE, exp.GT, exp.LT, exp.LTE):
+            if isinstance(comparison.this, exp.Column) and comparison.this.name.lower() == "_streamkap_ts_ms":
+                side = "lower" if isinstance(comparison, (exp.GTE, exp.GT)) else "upper"
+                bounds[side].append(comparison.expression)
+        assert bounds["lower"], f"a read of the change log without a lower bound on _streamkap_ts_ms:\n{statement}"
+        assert all(isinstance(b, exp.Literal) for b in bounds["lower"] + bounds["upper"]), (
+            f"a bound that is not a literal:\n{select.sql()}")
+
 def test_every_history_statement_resolves_under_snowflake_case_rules(
         emulated: tuple[Path, dict[str, Any], list]) -> None:
     """The emulator resolves names in any case; Snowflake does not (devtools/identifiers.py)."""

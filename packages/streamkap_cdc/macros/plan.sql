@@ -2,18 +2,19 @@
    (current state or history) columns (none when it does not exist), the watermark with
    the commit times the last run held back, the start of the table's last re-snapshot
    (cdc_repairs) and the one the target reflects, and how many rows the change log holds
-   now (from table metadata, never a scan). Returns a dict; `target_exists` tells
-   whether the target exists. `may_skip`: the run skips when nothing landed (not a
-   rebuild or a repair), so an engine whose catalog needs no warehouse may answer
-   from metadata alone (see snowflake__cdc_plan). #}
-{% macro cdc_plan(change_log, target, watermarks, resnapshot_table, may_skip=false) %}
+   now (from table metadata, never a scan); and the columns of `side`, a relation the
+   materialization keeps beside the target (none: no such relation). Returns a dict;
+   `target_exists` tells whether the target exists. `may_skip`: the run skips when
+   nothing landed (not a rebuild or a repair), so an engine whose catalog needs no
+   warehouse may answer from metadata alone (see snowflake__cdc_plan). #}
+{% macro cdc_plan(change_log, target, watermarks, resnapshot_table, side=none, may_skip=false) %}
     {{- return(adapter.dispatch('cdc_plan', 'streamkap_cdc')(change_log, target, watermarks, resnapshot_table,
-                                                              may_skip)) -}}
+                                                              side, may_skip)) -}}
 {% endmacro %}
 
 
 {# One statement over the engine's catalog and the watermarks table. #}
-{% macro default__cdc_plan(change_log, target, watermarks, resnapshot_table, may_skip) %}
+{% macro default__cdc_plan(change_log, target, watermarks, resnapshot_table, side, may_skip) %}
     {%- set sql -%}
         select 'change_log' as part, column_name as name, ordinal_position as position, cast(null as bigint) as value,
                data_type
@@ -21,6 +22,11 @@
         union all
         select 'target', column_name, ordinal_position, null, data_type
         from {{ streamkap_cdc.cdc_columns_metadata(target) }}
+        {%- if side is not none %}
+        union all
+        select 'side', column_name, ordinal_position, null, data_type
+        from {{ streamkap_cdc.cdc_columns_metadata(side) }}
+        {%- endif %}
         union all
         select 'applied_through_ms', null, null, applied_through_ms, null from {{ watermarks }}
         where table_name = '{{ target.identifier }}'
@@ -39,7 +45,7 @@
         where kind = 'resnapshot' and table_name = '{{ resnapshot_table }}'
     {%- endset -%}
     {%- set rows = run_query(sql).rows -%}
-    {%- set plan = {'change_log': [], 'target': [], 'applied_through_ms': none, 'applied_landed_rows': none,
+    {%- set plan = {'change_log': [], 'target': [], 'side': [], 'applied_through_ms': none, 'applied_landed_rows': none,
                     'landed_rows': none, 'held_from_ms': none, 'held_to_ms': none, 'resnapshot_ms': none,
                     'applied_resnapshot_ms': none} -%}
     {#- By position: Snowflake upper-cases the names of result columns. -#}
@@ -91,16 +97,20 @@
    comment, where the last run recorded the rows it applied through (cdc_mark_landed_rows).
    When the two agree and the run may skip, nothing else is sent; otherwise the watermark
    and the re-snapshot are read as on any engine (the run resumes the warehouse anyway). #}
-{% macro snowflake__cdc_plan(change_log, target, watermarks, resnapshot_table, may_skip) %}
+{% macro snowflake__cdc_plan(change_log, target, watermarks, resnapshot_table, side, may_skip) %}
     {%- set log_table = streamkap_cdc.cdc_show_table(change_log) -%}
     {%- set target_table = streamkap_cdc.cdc_show_table(target) -%}
     {%- set marked = none if target_table is none else streamkap_cdc.cdc_marked_landed_rows(target_table['comment']) -%}
-    {%- set plan = {'change_log': [], 'target': [], 'applied_through_ms': none, 'applied_landed_rows': none,
+    {%- set plan = {'change_log': [], 'target': [], 'side': [], 'applied_through_ms': none, 'applied_landed_rows': none,
                     'landed_rows': none if log_table is none else log_table['rows'], 'held_from_ms': none,
                     'held_to_ms': none, 'resnapshot_ms': none, 'applied_resnapshot_ms': none,
                     'target_exists': target_table is not none, 'marked_landed_rows': marked} -%}
     {%- if log_table is not none -%}
         {%- do plan.update({'change_log': streamkap_cdc.cdc_show_columns(change_log)}) -%}
+    {%- endif -%}
+    {#- The side relation's columns tell whether it exists (a missing one rebuilds). -#}
+    {%- if side is not none and streamkap_cdc.cdc_show_table(side) is not none -%}
+        {%- do plan.update({'side': streamkap_cdc.cdc_show_columns(side)}) -%}
     {%- endif -%}
     {%- if may_skip and marked is not none and marked == plan['landed_rows'] -%}
         {#- A re-snapshot applied since (cdc_apply_resnapshot) removed the mark. -#}

@@ -48,9 +48,11 @@ alter table {{ watermarks }} add column if not exists {{ column }} bigint;
    first event of their keys in this one (never further back), their commit times are
    recorded for the next run's lookup of their originals, and landed_rows is left empty
    so the next run happens whether or not anything lands. `resnapshot_ms`: the
-   re-snapshot the target now reflects. #}
+   re-snapshot the target now reflects. `applied_through_ms`: the newest event the run
+   read (a history run reads up to a literal, cdc_history_window_spec), recorded as
+   is: no read of the change log. #}
 {% macro cdc_record_watermark(watermarks, target, change_log, window_start, landed_rows, ts_column='_streamkap_ts_ms',
-                              held_back_sql=none, lookback_ms=0, resnapshot_ms=none) %}
+                              held_back_sql=none, lookback_ms=0, resnapshot_ms=none, applied_through_ms=none) %}
     {%- set newest = 'max(' ~ ts_column ~ ')' -%}
     {%- set landed = 'cast(' ~ (landed_rows if landed_rows is not none else 'null') ~ ' as bigint)' -%}
     {%- call statement('cdc_record_watermark') -%}
@@ -73,9 +75,13 @@ alter table {{ watermarks }} add column if not exists {{ column }} bigint;
                 cast({{ resnapshot_ms if resnapshot_ms is not none else 'null' }} as bigint) as resnapshot_ms,
                 {{ streamkap_cdc.current_utc_timestamp() }} as applied_at
             from (
+                {%- if applied_through_ms is not none %}
+                select cast({{ applied_through_ms }} as bigint) as newest
+                {%- else %}
                 select {{ newest }} as newest from {{ change_log }}
                 {%- if window_start is not none %}
                 where {{ ts_column }} >= {{ window_start }}
+                {%- endif %}
                 {%- endif %}
             ) as applied
             {%- if held_back_sql %}

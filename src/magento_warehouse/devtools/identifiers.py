@@ -75,7 +75,10 @@ def unresolved(sql: str, catalog: Catalog) -> tuple[list[str], bool]:
         return [], False
     tree = parsed[0]
     ctes = {resolved(cte.args["alias"].this) for cte in tree.find_all(exp.CTE)}
-    if not _tables(tree) or not all(_known(t, catalog, ctes) for t in _tables(tree)):
+    # A create table as is checked by what it reads: the table it creates (a temporary
+    # one, gone by the time the catalog is read) need not be known.
+    read = tree.expression if isinstance(tree, exp.Create) and isinstance(tree.expression, exp.Query) else tree
+    if not _tables(read) or not all(_known(t, catalog, ctes) for t in _tables(read)):
         return [], False
     problems: list[str] = []
 

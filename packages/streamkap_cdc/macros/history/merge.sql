@@ -1,7 +1,8 @@
 {# Replaces the versions of the keys in `recomputed` with its rows, in one statement:
    versions that changed are updated, new ones inserted, versions a key no longer has
-   removed, and the others left alone. #}
-{% macro cdc_history_merge_sql(target, recomputed, column_names, keys) %}
+   removed, and the others left alone. `base_column`: a column of `recomputed` below
+   whose value a key's versions are final (started from a checkpoint), never removed. #}
+{% macro cdc_history_merge_sql(target, recomputed, column_names, keys, base_column=none) %}
     {%- set key_match -%}
         {%- for key in keys -%}
             {{ 'recomputed.' ~ key }} = history_rows.{{ key }} and {% endfor -%}
@@ -13,7 +14,10 @@ using (
     union all
     select history_rows.{{ column_names | join(', history_rows.') }}, true as _cdc_remove
     from {{ target }} as history_rows
-    where exists (select 1 from {{ recomputed }} as recomputed where {{ key_match }}true)
+    where exists (
+            select 1 from {{ recomputed }} as recomputed
+            where {{ key_match }}{{ 'history_rows.version_number >= recomputed.' ~ base_column if base_column else 'true' }}
+        )
         and not exists (
             select 1 from {{ recomputed }} as recomputed
             where {{ key_match }}recomputed.version_number = history_rows.version_number

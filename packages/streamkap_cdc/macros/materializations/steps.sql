@@ -8,8 +8,9 @@
    scans every relation of the schema, for each model of the fleet). Returns what the
    steps and the materialization read: the change log, the key (from config
    `key_config`), the target, its watermarks table, the plan, whether the run rebuilds,
-   the change log's checked columns and its ingestion-time column. #}
-{% macro cdc_run_setup(key_config) %}
+   the change log's checked columns and its ingestion-time column. `side_suffix`: the
+   plan also reads the columns of the relation named like the target plus it. #}
+{% macro cdc_run_setup(key_config, side_suffix=none) %}
     {%- set change_log_config = config.require('cdc_change_log') -%}
     {%- set table_name = change_log_config['table_name'] -%}
     {%- set change_log = source(change_log_config['source_name'], table_name) -%}
@@ -22,8 +23,9 @@
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
     {%- set watermarks = streamkap_cdc.cdc_watermarks_relation(target) -%}
+    {%- set side = none if side_suffix is none else target.incorporate(path={'identifier': target.identifier ~ side_suffix}) -%}
     {#- A run that would skip when nothing landed lets the plan stop at metadata. -#}
-    {%- set plan = streamkap_cdc.cdc_plan(change_log, target, watermarks, table_name,
+    {%- set plan = streamkap_cdc.cdc_plan(change_log, target, watermarks, table_name, side,
                                           may_skip=not should_full_refresh() and not streamkap_cdc.cdc_repair_mode()) -%}
     {%- set existing = plan['target_exists'] -%}
     {%- set log_columns = streamkap_cdc.cdc_checked_columns(plan['change_log'], key_names, change_log) -%}
@@ -57,19 +59,27 @@
 
 {# Sends `sql` as the run's main statement, drops `dropped` (a temporary relation it
    read), runs the in-transaction post-hooks and records the watermark (see
-   cdc_record_watermark: `window_start`, `held_back_sql`, and the re-snapshot applied
-   when `record_resnapshot`). #}
-{% macro cdc_apply(run, sql, window_start=none, held_back_sql=none, record_resnapshot=false, dropped=none) %}
+   cdc_record_watermark: `window_start`, `held_back_sql`, the re-snapshot applied
+   when `record_resnapshot`, and `applied_through_ms` when the run read up to a literal).
+   `then_sql`: a statement sent right after the main one, before the drop. #}
+{% macro cdc_apply(run, sql, window_start=none, held_back_sql=none, record_resnapshot=false, dropped=none,
+                   applied_through_ms=none, then_sql=none) %}
     {%- do run.update({'applied': true}) -%}
     {%- call statement('main') -%}
         {{ sql }}
     {%- endcall -%}
+    {%- if then_sql is not none -%}
+        {%- call statement('then') -%}
+            {{ then_sql }}
+        {%- endcall -%}
+    {%- endif -%}
     {%- if dropped is not none %}{% do adapter.drop_relation(dropped) %}{% endif -%}
     {{ run_hooks(post_hooks, inside_transaction=True) }}
     {%- do streamkap_cdc.cdc_record_watermark(run['watermarks'], run['target'], run['change_log'], window_start,
                                               run['plan']['landed_rows'], run['ts_column'], held_back_sql,
                                               run['lookback_ms'] if held_back_sql else 0,
-                                              run['resnapshot_ms'] if record_resnapshot else none) -%}
+                                              run['resnapshot_ms'] if record_resnapshot else none,
+                                              applied_through_ms) -%}
 {% endmacro %}
 
 
