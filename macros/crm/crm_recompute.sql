@@ -15,7 +15,7 @@
    `rebuild_on` (reference tables: stores, customer groups) rebuilds the mart. #}
 {% macro crm_recompute_plan(unit, feeds, rebuild_on=[]) %}
     {%- set plan = {'mode': 'full', 'unit': unit, 'as_of': as_of_timestamp(), 'units': none} -%}
-    {%- if not execute or model.resource_type != 'model' -%}{{ return(plan) }}{%- endif -%}
+    {%- if not execute or model.resource_type != 'model' or none in feeds -%}{{ return(plan) }}{%- endif -%}
     {%- set now = run_query("select cast(" ~ as_of_timestamp() ~ " as varchar), cast("
                             ~ streamkap_cdc.current_utc_timestamp() ~ " as varchar)").rows[0] -%}
     {%- do plan.update({'as_of_text': now[0], 'as_of': streamkap_cdc.cdc_timestamp_literal(now[0]), 'until': now[1]}) -%}
@@ -137,4 +137,16 @@
     {%- endif %};
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ arg_dict['temp_relation'] }}
+{% endmacro %}
+
+
+{# The relation of a current-state model, by name, from the graph rather than ref(): the
+   marts read only its change feed, and already follow it in the DAG through staging. #}
+{% macro crm_current_state(name) %}
+    {#- A unit test's context has no graph: it builds in full from its fixtures. -#}
+    {%- if not execute or 'nodes' not in graph %}{{ return(none) }}{% endif -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name == name -%}
+        {{ return(api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias, type='table')) }}
+    {%- endfor -%}
+    {{ exceptions.raise_compiler_error("crm_current_state: no model named " ~ name) }}
 {% endmacro %}

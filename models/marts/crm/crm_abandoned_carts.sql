@@ -11,10 +11,12 @@
 
 {%- set idle_hours = positive_integer_var('abandoned_cart_idle_hours') %}
 {%- set max_age_days = positive_integer_var('abandoned_cart_max_age_days') %}
-{%- set quote = ref('base_magento__quote') %}
-{%- set quote_item = ref('base_magento__quote_item') %}
-{%- set sales_order = ref('base_magento__sales_order') %}
-{%- set plan = crm_recompute_plan('email', [quote, quote_item, sales_order], rebuild_on=[ref('base_magento__store')]) %}
+{%- set quote = crm_current_state('base_magento__quote') %}
+{%- set quote_item = crm_current_state('base_magento__quote_item') %}
+{%- set sales_order = crm_current_state('base_magento__sales_order') %}
+{%- set plan = crm_recompute_plan(
+    'email', [quote, quote_item, sales_order], rebuild_on=[crm_current_state('base_magento__store')]
+) %}
 {%- if plan['mode'] == 'changes' %}
     {%- set item_ids = crm_changed_keys(plan, quote_item, 'item_id') %}
     {%- set order_ids = crm_changed_keys(plan, sales_order, 'entity_id') %}

@@ -8,15 +8,15 @@
 
 {{ config(unique_key=['email', 'website_id'], crm_recompute_by='email') }}
 
-{%- set customer_entity = ref('base_magento__customer_entity') %}
-{%- set customer_address_entity = ref('base_magento__customer_address_entity') %}
-{%- set newsletter_subscriber = ref('base_magento__newsletter_subscriber') %}
-{%- set sales_order = ref('base_magento__sales_order') %}
-{%- set sales_order_address = ref('base_magento__sales_order_address') %}
+{%- set customer_entity = crm_current_state('base_magento__customer_entity') %}
+{%- set customer_address_entity = crm_current_state('base_magento__customer_address_entity') %}
+{%- set newsletter_subscriber = crm_current_state('base_magento__newsletter_subscriber') %}
+{%- set sales_order = crm_current_state('base_magento__sales_order') %}
+{%- set sales_order_address = crm_current_state('base_magento__sales_order_address') %}
 {%- set plan = crm_recompute_plan(
     'email',
     [customer_entity, customer_address_entity, newsletter_subscriber, sales_order, sales_order_address],
-    rebuild_on=[ref('base_magento__store'), ref('base_magento__customer_group')]
+    rebuild_on=[crm_current_state('base_magento__store'), crm_current_state('base_magento__customer_group')]
 ) %}
 {%- if plan['mode'] == 'changes' %}
     {%- set address_ids = crm_changed_keys(plan, customer_address_entity, 'entity_id') %}

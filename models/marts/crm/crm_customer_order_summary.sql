@@ -6,7 +6,7 @@
 
 {{ config(unique_key='email', crm_recompute_by='email') }}
 
-{%- set sales_order = ref('base_magento__sales_order') %}
+{%- set sales_order = crm_current_state('base_magento__sales_order') %}
 {%- set plan = crm_recompute_plan('email', [sales_order]) %}
 {%- if plan['mode'] == 'changes' %}
     {%- set units_sql %}

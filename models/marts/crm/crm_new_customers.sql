@@ -10,8 +10,10 @@
 {{ config(unique_key='customer_id', crm_recompute_by='customer_id') }}
 
 {%- set window_minutes = positive_integer_var('crm_new_customers_window_minutes') %}
-{%- set customer_entity = ref('base_magento__customer_entity') %}
-{%- set plan = crm_recompute_plan('customer_id', [customer_entity], rebuild_on=[ref('base_magento__customer_group')]) %}
+{%- set customer_entity = crm_current_state('base_magento__customer_entity') %}
+{%- set plan = crm_recompute_plan(
+    'customer_id', [customer_entity], rebuild_on=[crm_current_state('base_magento__customer_group')]
+) %}
 {%- if plan['mode'] == 'changes' %}
     {%- set units_sql %}
         select entity_id as unit from ({{ crm_changes(plan, customer_entity) }}) as changed

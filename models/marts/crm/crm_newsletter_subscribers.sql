@@ -5,8 +5,10 @@
 
 {{ config(unique_key=['email', 'store_id'], crm_recompute_by='email') }}
 
-{%- set newsletter_subscriber = ref('base_magento__newsletter_subscriber') %}
-{%- set plan = crm_recompute_plan('email', [newsletter_subscriber], rebuild_on=[ref('base_magento__store')]) %}
+{%- set newsletter_subscriber = crm_current_state('base_magento__newsletter_subscriber') %}
+{%- set plan = crm_recompute_plan(
+    'email', [newsletter_subscriber], rebuild_on=[crm_current_state('base_magento__store')]
+) %}
 {%- if plan['mode'] == 'changes' %}
     {%- set units_sql %}
         select {{ magento_email('subscriber_email') }} as unit
