@@ -16,8 +16,9 @@
 {% macro crm_recompute_plan(unit, feeds, rebuild_on=[]) %}
     {%- set plan = {'mode': 'full', 'unit': unit, 'as_of': as_of_timestamp(), 'units': none} -%}
     {%- if not execute or model.resource_type != 'model' or none in feeds -%}{{ return(plan) }}{%- endif -%}
-    {%- set now = run_query("select cast(" ~ as_of_timestamp() ~ " as varchar), cast("
-                            ~ streamkap_cdc.current_utc_timestamp() ~ " as varchar)").rows[0] -%}
+    {#- Named columns: Snowflake names an unnamed one by its expression. -#}
+    {%- set now = run_query("select cast(" ~ as_of_timestamp() ~ " as varchar) as as_of_text, cast("
+                            ~ streamkap_cdc.current_utc_timestamp() ~ " as varchar) as now_text").rows[0] -%}
     {%- do plan.update({'as_of_text': now[0], 'as_of': streamkap_cdc.cdc_timestamp_literal(now[0]), 'until': now[1]}) -%}
     {%- set writes = flags.WHICH in ('run', 'build', 'retry') -%}
     {%- if not is_incremental() -%}
@@ -28,13 +29,13 @@
     {#- A dict: a reason set inside a loop must outlive it. -#}
     {%- set why = {'reason': streamkap_cdc.cdc_feed_rebuild_reason(feeds + rebuild_on, mark['read_through'], now[1])} -%}
     {%- for relation in rebuild_on if why['reason'] is none -%}
-        {%- if run_query("select count(*) from (" ~ streamkap_cdc.cdc_changes_since(relation, mark['read_through'], now[1])
-                         ~ ") as changes").rows[0][0] > 0 -%}
+        {%- set changes = streamkap_cdc.cdc_changes_since(relation, mark['read_through'], now[1]) -%}
+        {%- if run_query("select count(*) as changes from (" ~ changes ~ ") as changes").rows[0][0] > 0 -%}
             {%- do why.update({'reason': relation.identifier ~ ' changed'}) -%}
         {%- endif -%}
     {%- endfor -%}
     {%- if why['reason'] is none and (mark['as_of'] is none or run_query(
-            "select " ~ plan['as_of'] ~ " < " ~ streamkap_cdc.cdc_timestamp_literal(mark['as_of'])).rows[0][0]) -%}
+            "select " ~ plan['as_of'] ~ " < " ~ streamkap_cdc.cdc_timestamp_literal(mark['as_of']) ~ " as moved_back").rows[0][0]) -%}
         {%- do why.update({'reason': 'as_of moved back'}) -%}
     {%- endif -%}
     {%- set reason = why['reason'] -%}

@@ -16,7 +16,7 @@
 {% macro cdc_consumer_mark(consumer) %}
     {%- set marks = streamkap_cdc.cdc_consumer_marks_relation(consumer) -%}
     {%- do streamkap_cdc.cdc_create_consumer_marks(marks) -%}
-    {%- set rows = run_query("select cast(read_through as varchar), cast(as_of as varchar) from " ~ marks
+    {%- set rows = run_query("select cast(read_through as varchar) as read_through, cast(as_of as varchar) as as_of from " ~ marks
                              ~ " where consumer = '" ~ consumer.identifier ~ "'").rows -%}
     {{ return({'read_through': rows[0][0] if rows else none, 'as_of': rows[0][1] if rows else none}) }}
 {% endmacro %}
@@ -113,7 +113,7 @@ create schema if not exists {{ marks.without_identifier() }};
    feed reset (created, or its current state rebuilt) after the mark. #}
 {% macro cdc_feed_rebuild_reason(relations, read_through, until) %}
     {%- if read_through is none -%}{{ return('no previous run') }}{%- endif -%}
-    {%- set parts = ["select 'retention', count(*) from (select 1 as one) as one where "
+    {%- set parts = ["select 'retention' as reason, count(*) as found from (select 1 as one) as one where "
                      ~ streamkap_cdc.cdc_timestamp_literal(read_through) ~ " < "
                      ~ dbt.dateadd('hour', -streamkap_cdc.cdc_change_feed_retention_hours(),
                                    streamkap_cdc.cdc_timestamp_literal(until))] -%}
@@ -122,7 +122,7 @@ create schema if not exists {{ marks.without_identifier() }};
         {%- if adapter.get_relation(feed.database, feed.schema, feed.identifier) is none -%}
             {{ return('no change feed ' ~ feed ~ ' (set cdc_change_feed: true on ' ~ relation.identifier ~ ')') }}
         {%- endif -%}
-        {%- do parts.append("select '" ~ feed ~ " reset', count(*) from " ~ feed ~ " where __cdc_reset and "
+        {%- do parts.append("select '" ~ feed ~ " reset' as reason, count(*) as found from " ~ feed ~ " where __cdc_reset and "
                             ~ streamkap_cdc.cdc_changes_bounds(read_through, until)) -%}
     {%- endfor -%}
     {%- for row in run_query(parts | join('\nunion all\n')).rows if row[1] > 0 -%}
