@@ -176,7 +176,8 @@ def steps(draw: st.DrawFn, example: int) -> list[Any]:
                 "base_total_refunded": draw(st.sampled_from([None, 5])), "customer_firstname": "Cy",
                 "customer_group_id": 0, "created_at": when}, deleted)
         return ("sales_order_address", {
-            "entity_id": draw(ids), "parent_id": draw(ids), "address_type": draw(st.sampled_from(["billing", "shipping"])),
+            "entity_id": draw(ids), "parent_id": draw(ids),
+            "address_type": draw(st.sampled_from(["billing", "shipping"])),
             "country_id": draw(st.sampled_from(["IT", "NL"]))}, deleted)
 
     kinds = st.sampled_from(["customer", "address", "subscriber", "quote", "quote_item", "order", "order_address"])
@@ -250,3 +251,17 @@ def test_a_mark_older_than_the_retention_rebuilds(warehouse: Warehouse) -> None:
     assert rebuilt(warehouse)["crm_new_customers"] is True
     assert rebuilt(warehouse)["crm_contacts"] is False
     assert not warehouse.differences()
+
+
+def test_an_email_change_removes_the_old_email(warehouse: Warehouse) -> None:
+    customer = {"entity_id": 9_999_101, "website_id": 1, "store_id": 1, "group_id": 1, "created_at": timedelta(0)}
+    for email in ("old@shop.test", "new@shop.test"):
+        warehouse.as_of += timedelta(minutes=5)
+        warehouse.land([("customer_entity", {**customer, "email": email}, False)])
+        warehouse.run_cycle()
+        assert not warehouse.differences()
+    with duckdb.connect(str(warehouse.db)) as con:
+        rows = con.execute("select email from main.crm_contacts where customer_id = 9999101").fetchall()
+        emails = {row[0] for row in rows}
+    # Only the before image names the old email: without it the old row would stay.
+    assert emails == {"new@shop.test"}
