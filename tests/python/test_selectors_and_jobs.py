@@ -194,6 +194,9 @@ def test_dbt_cloud_jobs_run_the_project_selectors_on_their_cadence() -> None:
     assert crm["schedule"]["cron"] == "*/5 * * * *"
     assert crm["execute_steps"] == ["dbt build --selector crm_realtime"]
     assert jobs["nightly"]["generate_docs"] is True
+    # The incremental CRM marts are rebuilt from scratch after the nightly build (docs/crm.md).
+    assert jobs["nightly"]["execute_steps"] == ["dbt build --selector nightly",
+                                                "dbt build --selector crm_marts --full-refresh"]
     for job in jobs.values():
         for step in job["execute_steps"]:
-            assert step.split("--selector ")[1] in selectors
+            assert step.split("--selector ")[1].split()[0] in selectors

@@ -270,10 +270,14 @@ def test_incremental_run_sends_the_merge_and_the_post_hook(emulated: EmulatedRun
 def test_a_changed_model_sends_at_most_five_warehouse_statements(emulated: EmulatedRun, table: str) -> None:
     """Steady state: the watermark's read, the MERGE, the post-hook, the new watermark and
     its read back for the landed-rows mark. The rest (the plan's SHOW TABLES and SHOW
-    COLUMNS, the mark) cloud services answer; each is a round trip all the same."""
+    COLUMNS, the mark) cloud services answer; each is a round trip all the same. A table
+    the CRM marts read also prunes and records its change feed: two more."""
     sent = emulated.model_statements("run_2", table)
-    warehouse = [s for s in sent if needs_warehouse(s.sql)]
-    assert 1 < len(warehouse) <= 5 and len(sent) <= 10, "\n---\n".join(s.sql for s in sent)
+    feed = [s for s in sent if f"{table}__changes" in s.sql.lower()]
+    assert [type(parse_one_statement(s)) for s in feed] == [exp.Delete, exp.Insert], "\n---\n".join(s.sql for s in sent)
+    rest = [s for s in sent if s not in feed]
+    warehouse = [s for s in rest if needs_warehouse(s.sql)]
+    assert 1 < len(warehouse) <= 5 and len(rest) <= 10, "\n---\n".join(s.sql for s in sent)
 
 
 @pytest.mark.parametrize("table", BUILT)

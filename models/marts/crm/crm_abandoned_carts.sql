@@ -1,28 +1,84 @@
 {# Abandoned carts: open carts with goods and an email, idle for at least
    `abandoned_cart_idle_hours` but not older than `abandoned_cart_max_age_days`
    (both measured back from as_of), that did not become an order and whose
-   shopper has not ordered since. One row per cart, with its lines and value. #}
+   shopper has not ordered since. One row per cart, with its lines and value.
+   Incremental: an email is recomputed when one of its carts, a line of one, or one of
+   its orders changed (old emails too, from the before images; a cart that became an
+   order through the order's quote), and when one of its carts crossed the idle or the
+   age limit as as_of moved since the previous run; a change of store views rebuilds. #}
+
+{{ config(unique_key='quote_id', crm_recompute_by='email') }}
 
 {%- set idle_hours = positive_integer_var('abandoned_cart_idle_hours') %}
 {%- set max_age_days = positive_integer_var('abandoned_cart_max_age_days') %}
+{%- set quote = crm_current_state('base_magento__quote') %}
+{%- set quote_item = crm_current_state('base_magento__quote_item') %}
+{%- set sales_order = crm_current_state('base_magento__sales_order') %}
+{%- set plan = crm_recompute_plan(
+    'email', [quote, quote_item, sales_order], rebuild_on=[crm_current_state('base_magento__store')]
+) %}
+{%- if plan['mode'] == 'changes' %}
+    {%- set item_ids = crm_changed_keys(plan, quote_item, 'item_id') %}
+    {%- set order_ids = crm_changed_keys(plan, sales_order, 'entity_id') %}
+    {%- set units_sql %}
+        select {{ magento_email('customer_email') }} as unit from ({{ crm_changes(plan, quote) }}) as changed
+        union all
+        select {{ magento_email('customer_email') }} as unit from ({{ crm_changes(plan, sales_order) }}) as changed
+        union all
+        select email as unit from {{ ref('stg_magento__orders') }}
+        where order_id in ({{ order_ids }})
+        union all
+        select email as unit from {{ ref('stg_magento__quotes') }}
+        where
+            quote_id in ({{ crm_changed_keys(plan, quote, 'entity_id') }})
+            {#- Carts of changed lines, and carts that orders were or are placed from. #}
+            or quote_id in (
+                select quote_id from ({{ crm_changes(plan, quote_item) }}) as changed
+                union all
+                select quote_id from {{ ref('stg_magento__quote_items') }} where quote_item_id in ({{ item_ids }})
+                union all
+                select quote_id from ({{ crm_changes(plan, sales_order) }}) as changed
+                union all
+                select quote_id from {{ ref('stg_magento__orders') }} where order_id in ({{ order_ids }})
+            )
+            {#- Carts whose idle time or age crossed a limit between the two as_of. #}
+            or (
+                coalesce(updated_at, created_at) > {{ dbt.dateadd('hour', -idle_hours, plan['previous_as_of']) }}
+                and coalesce(updated_at, created_at) <= {{ dbt.dateadd('hour', -idle_hours, plan['as_of']) }}
+            )
+            or (
+                coalesce(updated_at, created_at) > {{ dbt.dateadd('day', -max_age_days, plan['previous_as_of']) }}
+                and coalesce(updated_at, created_at) <= {{ dbt.dateadd('day', -max_age_days, plan['as_of']) }}
+            )
+    {%- endset %}
+    {%- set plan = crm_recompute_units(plan, units_sql) %}
+{%- endif %}
 
 with
 
 quotes as (
 
     select * from {{ ref('stg_magento__quotes') }}
+    where {{ crm_recompute_filter(plan, 'email') }}
 
 ),
 
 quote_items as (
 
     select * from {{ ref('stg_magento__quote_items') }}
+    {%- if plan['mode'] != 'full' %}
+    where quote_id in (select quote_id from quotes)
+    {%- endif %}
 
 ),
 
 orders as (
 
+    {#- Orders of the emails recomputed (ordered later) and of their carts (converted). #}
     select * from {{ ref('stg_magento__orders') }}
+    {%- if plan['mode'] != 'full' %}
+    where {{ crm_recompute_filter(plan, 'email') }} or quote_id in (select quote_id from quotes)
+    {%- endif %}
 
 ),
 
@@ -55,8 +111,8 @@ idle_carts as (
 
     from open_carts
     where
-        cart_updated_at <= {{ dbt.dateadd('hour', -idle_hours, as_of_timestamp()) }}
-        and cart_updated_at > {{ dbt.dateadd('day', -max_age_days, as_of_timestamp()) }}
+        cart_updated_at <= {{ dbt.dateadd('hour', -idle_hours, plan['as_of']) }}
+        and cart_updated_at > {{ dbt.dateadd('day', -max_age_days, plan['as_of']) }}
 
 ),
 

@@ -1,18 +1,78 @@
 {# CRM contacts: one row per email and website, for registered customers and
    for guests who have ordered. When an email has both an account and guest
    orders on a website, the account wins. Synced columns are in Emarsys's
-   formats. #}
+   formats.
+   Incremental: an email is recomputed when its customer account, an address of it,
+   a subscription, an order or an order's address changed (old emails too, from the
+   before images); a change of store views or customer groups rebuilds. #}
+
+{{ config(unique_key=['email', 'website_id'], crm_recompute_by='email') }}
+
+{%- set customer_entity = crm_current_state('base_magento__customer_entity') %}
+{%- set customer_address_entity = crm_current_state('base_magento__customer_address_entity') %}
+{%- set newsletter_subscriber = crm_current_state('base_magento__newsletter_subscriber') %}
+{%- set sales_order = crm_current_state('base_magento__sales_order') %}
+{%- set sales_order_address = crm_current_state('base_magento__sales_order_address') %}
+{%- set plan = crm_recompute_plan(
+    'email',
+    [customer_entity, customer_address_entity, newsletter_subscriber, sales_order, sales_order_address],
+    rebuild_on=[crm_current_state('base_magento__store'), crm_current_state('base_magento__customer_group')]
+) %}
+{%- if plan['mode'] == 'changes' %}
+    {%- set address_ids = crm_changed_keys(plan, customer_address_entity, 'entity_id') %}
+    {%- set order_address_ids = crm_changed_keys(plan, sales_order_address, 'entity_id') %}
+    {%- set units_sql %}
+        select {{ magento_email('email') }} as unit from ({{ crm_changes(plan, customer_entity) }}) as changed
+        union all
+        select email as unit from {{ ref('stg_magento__customers') }}
+        where
+            customer_id in ({{ crm_changed_keys(plan, customer_entity, 'entity_id') }})
+            {#- The owners of changed addresses, before and after. #}
+            or customer_id in (
+                select parent_id from ({{ crm_changes(plan, customer_address_entity) }}) as changed
+                union all
+                select customer_id from {{ ref('stg_magento__customer_addresses') }}
+                where customer_address_id in ({{ address_ids }})
+            )
+        union all
+        select {{ magento_email('subscriber_email') }} as unit
+        from ({{ crm_changes(plan, newsletter_subscriber) }}) as changed
+        union all
+        select email as unit from {{ ref('stg_magento__newsletter_subscribers') }}
+        where subscriber_id in ({{ crm_changed_keys(plan, newsletter_subscriber, 'subscriber_id') }})
+        union all
+        select {{ magento_email('customer_email') }} as unit from ({{ crm_changes(plan, sales_order) }}) as changed
+        union all
+        select email as unit from {{ ref('stg_magento__orders') }}
+        where
+            order_id in ({{ crm_changed_keys(plan, sales_order, 'entity_id') }})
+            {#- The orders of changed order addresses, before and after. #}
+            or order_id in (
+                select parent_id from ({{ crm_changes(plan, sales_order_address) }}) as changed
+                union all
+                select order_id from {{ ref('stg_magento__order_addresses') }}
+                where order_address_id in ({{ order_address_ids }})
+            )
+    {%- endset %}
+    {%- set plan = crm_recompute_units(plan, units_sql) %}
+{%- endif %}
+
 with
 
 customers as (
 
     select * from {{ ref('stg_magento__customers') }}
+    where {{ crm_recompute_filter(plan, 'email') }}
 
 ),
 
 customer_addresses as (
 
+    {#- Only the default billing addresses of the customers recomputed. #}
     select * from {{ ref('stg_magento__customer_addresses') }}
+    {%- if plan['mode'] != 'full' %}
+    where customer_address_id in (select default_billing_address_id from customers)
+    {%- endif %}
 
 ),
 
@@ -25,18 +85,23 @@ customer_groups as (
 orders as (
 
     select * from {{ ref('stg_magento__orders') }}
+    where {{ crm_recompute_filter(plan, 'email') }}
 
 ),
 
 order_addresses as (
 
     select * from {{ ref('stg_magento__order_addresses') }}
+    {%- if plan['mode'] != 'full' %}
+    where order_id in (select order_id from orders)
+    {%- endif %}
 
 ),
 
 newsletter_subscribers as (
 
     select * from {{ ref('stg_magento__newsletter_subscribers') }}
+    where {{ crm_recompute_filter(plan, 'email') }}
 
 ),
 

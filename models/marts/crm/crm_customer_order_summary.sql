@@ -1,11 +1,29 @@
 {# Order history per email over orders that are not canceled: counts, revenue
    net of refunds, first and last order. Guest and registered orders of the
-   same email count together. #}
+   same email count together.
+   Incremental: an email is recomputed when one of its orders changed (its old email
+   too, from the order's before image); all its orders are then read (docs/crm.md). #}
+
+{{ config(unique_key='email', crm_recompute_by='email') }}
+
+{%- set sales_order = crm_current_state('base_magento__sales_order') %}
+{%- set plan = crm_recompute_plan('email', [sales_order]) %}
+{%- if plan['mode'] == 'changes' %}
+    {%- set units_sql %}
+        select {{ magento_email('customer_email') }} as unit from ({{ crm_changes(plan, sales_order) }}) as changed
+        union all
+        select email as unit from {{ ref('stg_magento__orders') }}
+        where order_id in ({{ crm_changed_keys(plan, sales_order, 'entity_id') }})
+    {%- endset %}
+    {%- set plan = crm_recompute_units(plan, units_sql) %}
+{%- endif %}
+
 with
 
 orders as (
 
     select * from {{ ref('stg_magento__orders') }}
+    where {{ crm_recompute_filter(plan, 'email') }}
 
 ),
 

@@ -1,10 +1,31 @@
 {# Newsletter subscribers: one row per email and store view, with the status,
-   the Emarsys opt-in and the time of the last consent change. #}
+   the Emarsys opt-in and the time of the last consent change.
+   Incremental: an email is recomputed when one of its subscriber records changed (its
+   old email too, from the before image); a change of store views rebuilds. #}
+
+{{ config(unique_key=['email', 'store_id'], crm_recompute_by='email') }}
+
+{%- set newsletter_subscriber = crm_current_state('base_magento__newsletter_subscriber') %}
+{%- set plan = crm_recompute_plan(
+    'email', [newsletter_subscriber], rebuild_on=[crm_current_state('base_magento__store')]
+) %}
+{%- if plan['mode'] == 'changes' %}
+    {%- set units_sql %}
+        select {{ magento_email('subscriber_email') }} as unit
+        from ({{ crm_changes(plan, newsletter_subscriber) }}) as changed
+        union all
+        select email as unit from {{ ref('stg_magento__newsletter_subscribers') }}
+        where subscriber_id in ({{ crm_changed_keys(plan, newsletter_subscriber, 'subscriber_id') }})
+    {%- endset %}
+    {%- set plan = crm_recompute_units(plan, units_sql) %}
+{%- endif %}
+
 with
 
 newsletter_subscribers as (
 
     select * from {{ ref('stg_magento__newsletter_subscribers') }}
+    where {{ crm_recompute_filter(plan, 'email') }}
 
 ),
 

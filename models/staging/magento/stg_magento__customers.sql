@@ -26,7 +26,7 @@ renamed as (
 
         ----------  strings
         {#- Emails are matched across customers, orders, carts and subscribers. #}
-        nullif(lower(trim(email)), '') as email,
+        {{ magento_email('email') }} as email,
         nullif(trim(prefix), '') as name_prefix,
         nullif(trim(firstname), '') as first_name,
         nullif(trim(middlename), '') as middle_name,

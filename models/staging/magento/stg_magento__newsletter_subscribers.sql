@@ -24,7 +24,7 @@ renamed as (
         nullif(customer_id, 0) as customer_id,
 
         ----------  strings
-        nullif(lower(trim(subscriber_email)), '') as email,
+        {{ magento_email('subscriber_email') }} as email,
 
         ----------  numerics
         subscriber_status as subscriber_status_code,

@@ -17,7 +17,7 @@ renamed as (
 
         ----------  strings
         address_type,
-        nullif(lower(trim(email)), '') as email,
+        {{ magento_email('email') }} as email,
         nullif(trim(firstname), '') as first_name,
         nullif(trim(lastname), '') as last_name,
         street,

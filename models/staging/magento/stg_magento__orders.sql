@@ -31,7 +31,7 @@ renamed as (
         quote_id,
 
         ----------  strings
-        nullif(lower(trim(customer_email)), '') as email,
+        {{ magento_email('customer_email') }} as email,
         nullif(trim(customer_firstname), '') as customer_first_name,
         nullif(trim(customer_lastname), '') as customer_last_name,
         state as order_state,

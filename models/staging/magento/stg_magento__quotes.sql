@@ -18,7 +18,7 @@ renamed as (
         reserved_order_id as reserved_order_increment_id,
 
         ----------  strings
-        nullif(lower(trim(customer_email)), '') as email,
+        {{ magento_email('customer_email') }} as email,
         nullif(trim(customer_firstname), '') as customer_first_name,
         nullif(trim(customer_lastname), '') as customer_last_name,
         base_currency_code,

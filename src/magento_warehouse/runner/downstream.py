@@ -54,13 +54,21 @@ class _Graph:
             self._cdc[unique_id] = frozenset(found)
         return self._cdc[unique_id]
 
+    def macro_reads_clock(self, macro_id: str, seen: frozenset[str] = frozenset()) -> bool:
+        """Whether a macro is a clock macro or calls one, however deep (a mart's own macros)."""
+        if macro_id in CLOCK_MACROS:
+            return True
+        macro = self.manifest.macros.get(macro_id)
+        called = getattr(getattr(macro, "depends_on", None), "macros", None) or []
+        return any(self.macro_reads_clock(m, seen | {macro_id}) for m in called if m not in seen)
+
     def reads_clock(self, unique_id: str) -> bool:
         """Whether the node or a model it reads measures time from now."""
         if unique_id not in self._clock:
             self._clock[unique_id] = False
             node = self.manifest.nodes.get(unique_id)
-            macros = set(getattr(getattr(node, "depends_on", None), "macros", None) or [])
-            self._clock[unique_id] = bool(macros & CLOCK_MACROS) or any(
+            macros = getattr(getattr(node, "depends_on", None), "macros", None) or []
+            self._clock[unique_id] = any(self.macro_reads_clock(m) for m in macros) or any(
                 self.reads_clock(parent) for parent in self.parents(unique_id))
         return self._clock[unique_id]
 

@@ -14,12 +14,7 @@
     {%- for column in streamkap_cdc.cdc_pick_columns(columns, key_names) %}{% do key_columns.append(streamkap_cdc.cdc_state_column(column.name)) %}{% endfor -%}
     {%- set column_names = [] -%}
     {%- for column in columns %}{% do column_names.append(streamkap_cdc.cdc_state_column(column.name)) %}{% endfor -%}
-    {%- set applies -%}
-        {%- if guard %} and {{ streamkap_cdc.cdc_is_newer('incoming', 'current_state', columns, offset_resets,
-                                           'coalesce(incoming.__cdc_row_delivered_ms, current_state._streamkap_ts_ms)'
-                                           if hold_back else none) }}{% endif -%}
-        {%- if hold_back %} and not incoming.__cdc_held_back{% endif -%}
-    {%- endset %}
+    {%- set applies = streamkap_cdc.cdc_merge_applies(columns, offset_resets, hold_back, guard) %}
 
 merge into {{ target }} as current_state
 using (
@@ -38,11 +33,27 @@ when matched and incoming._streamkap_ts_ms < current_state._streamkap_ts_ms
     and {{ streamkap_cdc.cdc_is_same_event('incoming', 'current_state', columns, offset_resets) }} then update set
     _streamkap_ts_ms = incoming._streamkap_ts_ms
 {%- endif %}
-when not matched and not incoming.__deleted
-    {%- if hold_back %} and not incoming.__cdc_held_back{% endif %}
-    {%- if resnapshot_ms is not none %} and incoming._streamkap_source_ts_ms >= {{ resnapshot_ms }}{% endif %} then insert (
+when not matched and {{ streamkap_cdc.cdc_merge_inserts(hold_back, resnapshot_ms) }} then insert (
     {{ column_names | join(', ') }}
 ) values (
     incoming.{{ column_names | join(', incoming.') }}
 )
 {% endmacro %}
+
+
+{# The condition (" and ...", or empty) under which the MERGE applies an incoming event to
+   the row it matches; the change feed records a matched key under the same condition. #}
+{% macro cdc_merge_applies(columns, offset_resets=[], hold_back=false, guard=true) -%}
+    {%- if guard %} and {{ streamkap_cdc.cdc_is_newer('incoming', 'current_state', columns, offset_resets,
+                                       'coalesce(incoming.__cdc_row_delivered_ms, current_state._streamkap_ts_ms)'
+                                       if hold_back else none) }}{% endif -%}
+    {%- if hold_back %} and not incoming.__cdc_held_back{% endif -%}
+{%- endmacro %}
+
+
+{# The condition under which the MERGE inserts an incoming event whose key has no row. #}
+{% macro cdc_merge_inserts(hold_back=false, resnapshot_ms=none) -%}
+    not incoming.__deleted
+    {%- if hold_back %} and not incoming.__cdc_held_back{% endif %}
+    {%- if resnapshot_ms is not none %} and incoming._streamkap_source_ts_ms >= {{ resnapshot_ms }}{% endif %}
+{%- endmacro %}

@@ -25,8 +25,9 @@ def load_gaps(path: Path = GAPS_FILE) -> list[dict[str, Any]]:
 
 
 def without_column_list(sql: str) -> str | None:
-    """`create table t (columns) as (select ...)` as `create table t as (select ...)`."""
-    head = re.match(r"^\s*create\s+or\s+replace\s+(transient\s+)?table\s+\S+\s*", sql, re.IGNORECASE)
+    """`create table t (columns) as (select ...)` as `create table t as (select ...)` (a
+    temporary table's also without `temporary`)."""
+    head = re.match(r"^\s*create\s+or\s+replace\s+(transient\s+|temporary\s+)?table\s+\S+\s*", sql, re.IGNORECASE)
     if not head or sql[head.end():head.end() + 1] != "(":
         return None
     depth = 0
@@ -34,7 +35,9 @@ def without_column_list(sql: str) -> str | None:
         depth += {"(": 1, ")": -1}.get(sql[position], 0)
         if depth == 0:
             rest = sql[position + 1:]
-            return sql[:head.end()] + rest if re.match(r"\s*as\s*\(", rest, re.IGNORECASE) else None
+            # A temporary one also loses `temporary` (gap temporary_table_catalog).
+            start = re.sub(r"\btemporary\s+", "", sql[:head.end()], count=1, flags=re.IGNORECASE)
+            return start + rest if re.match(r"\s*as\s*\(", rest, re.IGNORECASE) else None
     return None
 
 

@@ -1,0 +1,153 @@
+{# Incremental CRM marts: each run recomputes only the "units" (emails, or customer ids)
+   whose inputs changed since the mart's previous run, read from the change feeds of the
+   current-state tables (streamkap_cdc, change_feed/), plus those whose membership moved
+   with the clock; it deletes the mart's rows of those units and inserts what they now
+   give (strategy crm_recompute). A unit is a whole partition of the mart's logic (all
+   rows of an email), so recomputing it alone gives the rows a full build would.
+   Planning happens while the model renders: bounds, key lists and as_of become
+   literals in the SQL, so DuckDB filters the scans. See docs/crm.md. #}
+
+
+{# The plan of this run of the mart: a dict with `mode` ('full': the whole logic;
+   'changes': the caller then derives its units from `since`..`until` and calls
+   crm_recompute_units), `as_of` (SQL literal), `as_of_text`, `previous_as_of` (SQL
+   literal). `feeds`: the current-state relations the mart reads; a change to one of
+   `rebuild_on` (reference tables: stores, customer groups) rebuilds the mart. #}
+{% macro crm_recompute_plan(unit, feeds, rebuild_on=[]) %}
+    {%- set plan = {'mode': 'full', 'unit': unit, 'as_of': as_of_timestamp(), 'units': none} -%}
+    {%- if not execute or model.resource_type != 'model' or none in feeds -%}{{ return(plan) }}{%- endif -%}
+    {#- Named columns: Snowflake names an unnamed one by its expression. -#}
+    {%- set now = run_query("select cast(" ~ as_of_timestamp() ~ " as varchar) as as_of_text, cast("
+                            ~ streamkap_cdc.current_utc_timestamp() ~ " as varchar) as now_text").rows[0] -%}
+    {%- do plan.update({'as_of_text': now[0], 'as_of': streamkap_cdc.cdc_timestamp_literal(now[0]), 'until': now[1]}) -%}
+    {%- set writes = flags.WHICH in ('run', 'build', 'retry') -%}
+    {%- if not is_incremental() -%}
+        {%- if writes %}{% do streamkap_cdc.cdc_set_pending_consumer_mark(this, now[1], now[0], true) %}{% endif -%}
+        {{ return(plan) }}
+    {%- endif -%}
+    {%- set mark = streamkap_cdc.cdc_consumer_mark(this) -%}
+    {#- A dict: a reason set inside a loop must outlive it. -#}
+    {%- set why = {'reason': streamkap_cdc.cdc_feed_rebuild_reason(feeds + rebuild_on, mark['read_through'], now[1])} -%}
+    {%- for relation in rebuild_on if why['reason'] is none -%}
+        {%- set changes = streamkap_cdc.cdc_changes_since(relation, mark['read_through'], now[1]) -%}
+        {%- if run_query("select count(*) as changes from (" ~ changes ~ ") as changes").rows[0][0] > 0 -%}
+            {%- do why.update({'reason': relation.identifier ~ ' changed'}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if why['reason'] is none and (mark['as_of'] is none or run_query(
+            "select " ~ plan['as_of'] ~ " < " ~ streamkap_cdc.cdc_timestamp_literal(mark['as_of']) ~ " as moved_back").rows[0][0]) -%}
+        {%- do why.update({'reason': 'as_of moved back'}) -%}
+    {%- endif -%}
+    {%- set reason = why['reason'] -%}
+    {%- if reason is not none -%}
+        {%- do log(this.identifier ~ ": rebuilding in full (" ~ reason ~ ")", info=true) -%}
+        {%- if writes %}{% do streamkap_cdc.cdc_set_pending_consumer_mark(this, now[1], now[0], true) %}{% endif -%}
+        {{ return(plan) }}
+    {%- endif -%}
+    {%- do plan.update({'mode': 'changes', 'since': mark['read_through'], 'writes': writes,
+                        'previous_as_of': streamkap_cdc.cdc_timestamp_literal(mark['as_of'])}) -%}
+    {{ return(plan) }}
+{% endmacro %}
+
+
+{# SQL of the before images `relation`'s feed recorded in the plan's bounds. #}
+{% macro crm_changes(plan, relation) -%}
+    {{ streamkap_cdc.cdc_changes_since(relation, plan['since'], plan['until']) }}
+{%- endmacro %}
+
+
+{# The distinct values of `column` among the before images of `relation` in the plan's
+   bounds, as a SQL list for IN (...): the changed primary keys, to look up their after
+   images in the current state by key. #}
+{% macro crm_changed_keys(plan, relation, column) %}
+    {%- set rows = run_query("select distinct " ~ column ~ " from (" ~ crm_changes(plan, relation) ~ ") as changes"
+                             ~ " where " ~ column ~ " is not null").rows -%}
+    {{ return(crm_sql_list(rows | map(attribute=0) | list)) }}
+{% endmacro %}
+
+
+{# Values as a SQL list for IN (...); NULL (which matches nothing) when empty. #}
+{% macro crm_sql_list(values) %}
+    {%- set literals = [] -%}
+    {%- for value in values -%}
+        {%- do literals.append(value if value is number else "'" ~ (value | string | replace("'", "''")) ~ "'") -%}
+    {%- endfor -%}
+    {{ return(literals | join(', ') if literals else 'null') }}
+{% endmacro %}
+
+
+{# Stores the units `units_sql` (one column, `unit`) gives in <mart>__recompute, read by
+   the write step (crm_recompute strategy), and puts them in the plan as a literal list
+   (or as a subquery of that table beyond `crm_recompute_literal_limit` units). #}
+{% macro crm_recompute_units(plan, units_sql) %}
+    {%- set recompute = crm_recompute_relation(this) -%}
+    {%- set select_units = "select distinct unit as recompute_value from (" ~ units_sql ~ ") as units where unit is not null" -%}
+    {%- if plan['writes'] -%}
+        {%- call statement('crm_recompute_units') -%}
+            create or replace table {{ recompute }} as {{ select_units }}
+        {%- endcall -%}
+        {%- do streamkap_cdc.cdc_set_pending_consumer_mark(this, plan['until'], plan['as_of_text'], false) -%}
+        {%- set rows = run_query("select recompute_value from " ~ recompute).rows -%}
+    {%- else -%}
+        {%- set rows = run_query(select_units).rows -%}
+    {%- endif -%}
+    {%- if rows | length > var('crm_recompute_literal_limit', 5000) and plan['writes'] -%}
+        {%- do plan.update({'units': 'select recompute_value from ' ~ recompute}) -%}
+    {%- else -%}
+        {%- do plan.update({'units': crm_sql_list(rows | map(attribute=0) | list)}) -%}
+    {%- endif -%}
+    {%- do plan.update({'unit_count': rows | length}) -%}
+    {{ return(plan) }}
+{% endmacro %}
+
+
+{% macro crm_recompute_relation(mart) %}
+    {{ return(api.Relation.create(database=mart.database, schema=mart.schema,
+                                  identifier=mart.identifier ~ '__recompute', type='table')) }}
+{% endmacro %}
+
+
+{# The filter a mart puts on the rows of its inputs: everything on a full build, the
+   plan's units on an incremental one (nothing when no unit changed). #}
+{% macro crm_recompute_filter(plan, column) -%}
+    {%- if plan['mode'] == 'full' -%}1 = 1
+    {%- elif plan['units'] == 'null' -%}1 = 0
+    {%- else -%}{{ column }} in ({{ plan['units'] }})
+    {%- endif -%}
+{%- endmacro %}
+
+
+{# Emails of Magento columns as the staging models clean them: matched across
+   customers, orders, carts and subscribers. #}
+{% macro magento_email(column) -%}
+    nullif(lower(trim({{ column }})), '')
+{%- endmacro %}
+
+
+{# The write step of an incremental CRM mart (incremental_strategy='crm_recompute',
+   config crm_recompute_by: the unit column): deletes the mart's rows of every unit
+   recomputed (all rows on a rebuild), so a row that no longer qualifies leaves the
+   mart, and inserts the recomputed rows. #}
+{% macro get_incremental_crm_recompute_sql(arg_dict) %}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set unit = config.require('crm_recompute_by') -%}
+    {%- set columns = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
+    delete from {{ target }}
+    {%- if not streamkap_cdc.cdc_pending_rebuild(target) %}
+    where {{ unit }} in (select recompute_value from {{ crm_recompute_relation(target) }})
+    {%- endif %};
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }} from {{ arg_dict['temp_relation'] }}
+{% endmacro %}
+
+
+{# The relation of a current-state model, by name, from the graph rather than ref(): the
+   marts read only its change feed, and already follow it in the DAG through staging. #}
+{% macro crm_current_state(name) %}
+    {#- A unit test's context has no graph: it builds in full from its fixtures. -#}
+    {%- if not execute or 'nodes' not in graph %}{{ return(none) }}{% endif -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name == name -%}
+        {{ return(api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias, type='table')) }}
+    {%- endfor -%}
+    {{ exceptions.raise_compiler_error("crm_current_state: no model named " ~ name) }}
+{% endmacro %}

@@ -1,0 +1,147 @@
+{# Consumers of change feeds (a model that recomputes only what changed): each keeps a
+   mark in `cdc_consumer_marks`, a small table beside it (created when absent), keyed by
+   its relation name: the time up to which it has read the feeds (`read_through`) and
+   the as-of moment its time-based definitions were computed at (`as_of`). A run reads
+   the feed rows with read_through < __cdc_changed_at <= its own start (literal bounds),
+   records the new mark as pending, and its post-hook commits it
+   (cdc_commit_consumer_mark), so a failed run reads the same changes again. #}
+
+{% macro cdc_consumer_marks_relation(consumer) %}
+    {{ return(api.Relation.create(database=consumer.database, schema=consumer.schema,
+                                  identifier='cdc_consumer_marks', type='table')) }}
+{% endmacro %}
+
+
+{# The consumer's committed mark: {'read_through': text or none, 'as_of': text or none}. #}
+{% macro cdc_consumer_mark(consumer) %}
+    {%- set marks = streamkap_cdc.cdc_consumer_marks_relation(consumer) -%}
+    {%- do streamkap_cdc.cdc_create_consumer_marks(marks) -%}
+    {%- set rows = run_query("select cast(read_through as varchar) as read_through, cast(as_of as varchar) as as_of from " ~ marks
+                             ~ " where consumer = '" ~ consumer.identifier ~ "'").rows -%}
+    {{ return({'read_through': rows[0][0] if rows else none, 'as_of': rows[0][1] if rows else none}) }}
+{% endmacro %}
+
+
+{# on-run-start: the marks table of every schema holding a model configured
+   `cdc_consumer: true` (created here, once, not by consumers running in parallel). #}
+{% macro cdc_create_consumer_marks_tables() %}
+    {%- if not execute -%}{{ return('') }}{%- endif -%}
+    {%- set schemas = {} -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.config.get('cdc_consumer') -%}
+        {%- do schemas.update({(node.database ~ '.' ~ node.schema): node}) -%}
+    {%- endfor -%}
+    {%- for node in schemas.values() -%}
+        {%- set marks = streamkap_cdc.cdc_consumer_marks_relation(api.Relation.create(database=node.database, schema=node.schema)) %}
+create schema if not exists {{ marks.without_identifier() }};
+{{ streamkap_cdc.cdc_create_consumer_marks_sql(marks) }};
+    {%- endfor -%}
+{% endmacro %}
+
+
+{% macro cdc_create_consumer_marks_sql(marks) -%}
+    create table if not exists {{ marks }} (
+        consumer varchar,
+        read_through {{ streamkap_cdc.type_timestamp_ntz() }},
+        as_of {{ streamkap_cdc.type_timestamp_ntz() }},
+        pending_read_through {{ streamkap_cdc.type_timestamp_ntz() }},
+        pending_as_of {{ streamkap_cdc.type_timestamp_ntz() }},
+        pending_rebuild boolean
+    )
+{%- endmacro %}
+
+
+{# A consumer outside the on-run-start hook (one model run alone) creates it itself. #}
+{% macro cdc_create_consumer_marks(marks) %}
+    {%- if adapter.get_relation(marks.database, marks.schema, marks.identifier) is none -%}
+        {%- call statement('cdc_create_consumer_marks') -%}
+            {{ streamkap_cdc.cdc_create_consumer_marks_sql(marks) }}
+        {%- endcall -%}
+    {%- endif -%}
+{% endmacro %}
+
+
+{# Records the mark a run will commit if it succeeds, and whether it rebuilds. #}
+{% macro cdc_set_pending_consumer_mark(consumer, read_through, as_of, rebuild) %}
+    {%- set marks = streamkap_cdc.cdc_consumer_marks_relation(consumer) -%}
+    {%- do streamkap_cdc.cdc_create_consumer_marks(marks) -%}
+    {%- call statement('cdc_set_pending_consumer_mark') -%}
+        merge into {{ marks }} as mark
+        using (
+            select
+                '{{ consumer.identifier }}' as consumer,
+                {{ streamkap_cdc.cdc_timestamp_literal(read_through) }} as pending_read_through,
+                {{ streamkap_cdc.cdc_timestamp_literal(as_of) }} as pending_as_of,
+                {{ 'true' if rebuild else 'false' }} as pending_rebuild
+        ) as pending
+            on mark.consumer = pending.consumer
+        when matched then update set
+            pending_read_through = pending.pending_read_through,
+            pending_as_of = pending.pending_as_of,
+            pending_rebuild = pending.pending_rebuild
+        when not matched then insert (consumer, pending_read_through, pending_as_of, pending_rebuild)
+            values (pending.consumer, pending.pending_read_through, pending.pending_as_of, pending.pending_rebuild)
+    {%- endcall -%}
+{% endmacro %}
+
+
+{# Whether the pending run rebuilds (read by the consumer's write step). #}
+{% macro cdc_pending_rebuild(consumer) %}
+    {%- set rows = run_query("select pending_rebuild from " ~ streamkap_cdc.cdc_consumer_marks_relation(consumer)
+                             ~ " where consumer = '" ~ consumer.identifier ~ "'").rows -%}
+    {{ return(rows | length > 0 and rows[0][0] in (true, 'true', 'True', 1)) }}
+{% endmacro %}
+
+
+{# Post-hook SQL of a consumer: the pending mark becomes its mark. #}
+{% macro cdc_commit_consumer_mark(consumer) -%}
+    update {{ streamkap_cdc.cdc_consumer_marks_relation(consumer) }}
+    set read_through = pending_read_through, as_of = pending_as_of
+    where consumer = '{{ consumer.identifier }}' and pending_read_through is not null
+{%- endmacro %}
+
+
+{# A literal timestamp (text as read back from the warehouse), or NULL. #}
+{% macro cdc_timestamp_literal(text) -%}
+    {%- if text is none -%}cast(null as {{ streamkap_cdc.type_timestamp_ntz() }})
+    {%- else -%}cast('{{ text }}' as {{ streamkap_cdc.type_timestamp_ntz() }}){%- endif -%}
+{%- endmacro %}
+
+
+{# Why a consumer whose feeds are `relations` (current-state relations) and whose mark
+   is `read_through` must rebuild rather than read changes until `until`, or none:
+   no mark, a mark older than the feeds' retention, a feed that does not exist, or a
+   feed reset (created, or its current state rebuilt) after the mark. #}
+{% macro cdc_feed_rebuild_reason(relations, read_through, until) %}
+    {%- if read_through is none -%}{{ return('no previous run') }}{%- endif -%}
+    {%- set parts = ["select 'retention' as reason, count(*) as found from (select 1 as one) as one where "
+                     ~ streamkap_cdc.cdc_timestamp_literal(read_through) ~ " < "
+                     ~ dbt.dateadd('hour', -streamkap_cdc.cdc_change_feed_retention_hours(),
+                                   streamkap_cdc.cdc_timestamp_literal(until))] -%}
+    {%- for relation in relations -%}
+        {%- set feed = streamkap_cdc.cdc_change_feed_relation(relation) -%}
+        {%- if adapter.get_relation(feed.database, feed.schema, feed.identifier) is none -%}
+            {{ return('no change feed ' ~ feed ~ ' (set cdc_change_feed: true on ' ~ relation.identifier ~ ')') }}
+        {%- endif -%}
+        {%- do parts.append("select '" ~ feed ~ " reset' as reason, count(*) as found from " ~ feed ~ " where __cdc_reset and "
+                            ~ streamkap_cdc.cdc_changes_bounds(read_through, until)) -%}
+    {%- endfor -%}
+    {%- for row in run_query(parts | join('\nunion all\n')).rows if row[1] > 0 -%}
+        {{ return(row[0]) }}
+    {%- endfor -%}
+    {{ return(none) }}
+{% endmacro %}
+
+
+{% macro cdc_changes_bounds(since, until) -%}
+    __cdc_changed_at > {{ streamkap_cdc.cdc_timestamp_literal(since) }}
+    and __cdc_changed_at <= {{ streamkap_cdc.cdc_timestamp_literal(until) }}
+{%- endmacro %}
+
+
+{# SQL of the before images the feed of `relation` (a current-state relation) recorded
+   after `since` and up to `until` (literals), one row per key and run. #}
+{% macro cdc_changes_since(relation, since, until) -%}
+    select *
+    from {{ streamkap_cdc.cdc_change_feed_relation(relation) }}
+    where not __cdc_reset and {{ streamkap_cdc.cdc_changes_bounds(since, until) }}
+{%- endmacro %}
