@@ -35,6 +35,9 @@ CRM_TABLES = ["customer_entity", "customer_address_entity", "customer_group", "n
 MARTS = ["crm_contacts", "crm_customer_order_summary", "crm_newsletter_subscribers", "crm_abandoned_carts",
          "crm_new_customers"]
 PLACEHOLDER_AS_OF = "2000-01-01 00:00:00"
+# Each example runs dbt up to three times: the ci profile runs fewer examples than the
+# other properties (HYPOTHESIS_PROFILE=thorough runs 300).
+CI_EXAMPLES = 20
 POOL = 3  # keys per entity and example: small, so changes collide on keys and emails
 
 # How far back from as_of a drawn business time lies: around the marts' limits (new
@@ -190,7 +193,7 @@ def steps(draw: st.DrawFn, example: int) -> list[Any]:
     return plan
 
 
-@property_settings()
+@property_settings(ci_examples=CI_EXAMPLES)
 @given(data=st.data())
 def test_incremental_marts_equal_a_full_build_after_every_cycle(warehouse: Warehouse, data: st.DataObject) -> None:
     example = next(warehouse.examples)

@@ -39,8 +39,16 @@
    it rebuild from the current state. #}
 {% macro cdc_change_feed_reset_sql(feed, target) -%}
     insert into {{ feed }} (__cdc_changed_at, __cdc_row_existed, __cdc_reset)
-    values ({{ streamkap_cdc.current_utc_timestamp() }}, false, true)
+    values ({{ streamkap_cdc.cdc_change_feed_clock() }}, false, true)
 {%- endmacro %}
+
+
+{# The time a run records its feed rows at, read once and written as a literal: every
+   row of the run carries the same time, and the statements mean the same when replayed. #}
+{% macro cdc_change_feed_clock() %}
+    {%- set now = run_query("select cast(" ~ streamkap_cdc.current_utc_timestamp() ~ " as varchar) as now_text") -%}
+    {{ return(streamkap_cdc.cdc_timestamp_literal(now.rows[0][0])) }}
+{% endmacro %}
 
 
 {# A rebuild of the current state (first run, --full-refresh): the feed starts over
@@ -85,10 +93,10 @@
             alter table {{ feed }} add column if not exists {{ streamkap_cdc.cdc_state_column(column.name) }} {{ column.data_type }}
         {%- endcall -%}
     {%- endfor -%}
+    {%- set now = streamkap_cdc.cdc_change_feed_clock() -%}
     {%- call statement('cdc_change_feed_prune') -%}
         delete from {{ feed }}
-        where __cdc_changed_at < {{ dbt.dateadd('hour', -streamkap_cdc.cdc_change_feed_retention_hours(),
-                                                streamkap_cdc.current_utc_timestamp()) }}
+        where __cdc_changed_at < {{ dbt.dateadd('hour', -streamkap_cdc.cdc_change_feed_retention_hours(), now) }}
     {%- endcall -%}
     {%- call statement('cdc_change_feed_record') -%}
         insert into {{ feed }} ({{ names | join(', ') }}, __cdc_changed_at, __cdc_row_existed, __cdc_reset)
@@ -96,7 +104,7 @@
             {%- for name in names %}
             {{ 'incoming.' if name in keys else 'current_state.' }}{{ name }},
             {%- endfor %}
-            {{ streamkap_cdc.current_utc_timestamp() }},
+            {{ now }},
             current_state.{{ keys[0] }} is not null,
             false
         from (
