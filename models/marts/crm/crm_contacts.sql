@@ -2,7 +2,7 @@
    for guests who have ordered. When an email has both an account and guest
    orders on a website, the account wins. Synced columns are in Emarsys's
    formats.
-   Incremental: an email is recomputed when its customer account, an address of it,
+   Incremental: an email is recomputed when its customer account, its default billing address,
    a subscription, an order or an order's address changed (old emails too, from the
    before images); a change of store views or customer groups rebuilds. #}
 
@@ -19,7 +19,6 @@
     rebuild_on=[crm_current_state('base_magento__store'), crm_current_state('base_magento__customer_group')]
 ) %}
 {%- if plan['mode'] == 'changes' %}
-    {%- set address_ids = crm_changed_keys(plan, customer_address_entity, 'entity_id') %}
     {%- set order_address_ids = crm_changed_keys(plan, sales_order_address, 'entity_id') %}
     {%- set units_sql %}
         select {{ magento_email('email') }} as unit from ({{ crm_changes(plan, customer_entity) }}) as changed
@@ -27,13 +26,9 @@
         select email as unit from {{ ref('stg_magento__customers') }}
         where
             customer_id in ({{ crm_changed_keys(plan, customer_entity, 'entity_id') }})
-            {#- The owners of changed addresses, before and after. #}
-            or customer_id in (
-                select parent_id from ({{ crm_changes(plan, customer_address_entity) }}) as changed
-                union all
-                select customer_id from {{ ref('stg_magento__customer_addresses') }}
-                where customer_address_id in ({{ address_ids }})
-            )
+            {#- Customers whose default billing address changed: the mart joins the
+                address by its id alone, whoever owns it. #}
+            or default_billing_address_id in ({{ crm_changed_keys(plan, customer_address_entity, 'entity_id') }})
         union all
         select {{ magento_email('subscriber_email') }} as unit
         from ({{ crm_changes(plan, newsletter_subscriber) }}) as changed
