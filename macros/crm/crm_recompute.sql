@@ -4,8 +4,9 @@
    with the clock; it deletes the mart's rows of those units and inserts what they now
    give (strategy crm_recompute). A unit is a whole partition of the mart's logic (all
    rows of an email), so recomputing it alone gives the rows a full build would.
-   Planning happens while the model renders: bounds, key lists and as_of become
-   literals in the SQL, so DuckDB filters the scans. See docs/crm.md. #}
+   Planning happens while the model renders: bounds and as_of become literals in the
+   SQL, and changed keys and units are small subqueries the scans are filtered by.
+   See docs/crm.md. #}
 
 
 {# The plan of this run of the mart: a dict with `mode` ('full': the whole logic;
@@ -56,14 +57,13 @@
 {%- endmacro %}
 
 
-{# The distinct values of `column` among the before images of `relation` in the plan's
-   bounds, as a SQL list for IN (...): the changed primary keys, to look up their after
-   images in the current state by key. #}
-{% macro crm_changed_keys(plan, relation, column) %}
-    {%- set rows = run_query("select distinct " ~ column ~ " from (" ~ crm_changes(plan, relation) ~ ") as changes"
-                             ~ " where " ~ column ~ " is not null").rows -%}
-    {{ return(crm_sql_list(rows | map(attribute=0) | list)) }}
-{% endmacro %}
+{# SQL of the values of `column` among the before images of `relation` in the plan's
+   bounds: the changed primary keys, to look their after images up in the current state
+   as `key in (...)`. A subquery, not a literal list: the engine builds it (it is small)
+   and filters the current state's scan by it, where a literal list only skips blocks. #}
+{% macro crm_changed_keys(plan, relation, column) -%}
+    select {{ column }} from ({{ crm_changes(plan, relation) }}) as changes where {{ column }} is not null
+{%- endmacro %}
 
 
 {# Values as a SQL list for IN (...); NULL (which matches nothing) when empty. #}
@@ -77,8 +77,8 @@
 
 
 {# Stores the units `units_sql` (one column, `unit`) gives in <mart>__recompute, read by
-   the write step (crm_recompute strategy), and puts them in the plan as a literal list
-   (or as a subquery of that table beyond `crm_recompute_literal_limit` units). #}
+   the write step (crm_recompute strategy) and the mart's tests, and puts them in the plan
+   as a subquery of that table (a literal list when the run writes nothing: compile). #}
 {% macro crm_recompute_units(plan, units_sql) %}
     {%- set recompute = crm_recompute_relation(this) -%}
     {%- set select_units = "select distinct unit as recompute_value from (" ~ units_sql ~ ") as units where unit is not null" -%}
@@ -91,7 +91,11 @@
     {%- else -%}
         {%- set rows = run_query(select_units).rows -%}
     {%- endif -%}
-    {%- if rows | length > var('crm_recompute_literal_limit', 5000) and plan['writes'] -%}
+    {#- A subquery of the units table filters the inputs' scans (a literal list only skips
+        blocks); with nothing to recompute, the constant false reads nothing. -#}
+    {%- if not rows -%}
+        {%- do plan.update({'units': 'null'}) -%}
+    {%- elif plan['writes'] -%}
         {%- do plan.update({'units': 'select recompute_value from ' ~ recompute}) -%}
     {%- else -%}
         {%- do plan.update({'units': crm_sql_list(rows | map(attribute=0) | list)}) -%}
@@ -151,3 +155,37 @@
     {%- endfor -%}
     {{ exceptions.raise_compiler_error("crm_current_state: no model named " ~ name) }}
 {% endmacro %}
+
+
+{# The key of a row of int_crm__email_keys: its Magento table and primary key. #}
+{% macro crm_email_index_key(table_sql, key_sql) -%}
+    {{ table_sql }} || ':' || cast({{ key_sql }} as varchar)
+{%- endmacro %}
+
+
+{# The filter an email-keyed mart puts on `table`'s rows (a Magento table, e.g.
+   'sales_order', whose staging model's primary key is `key`): everything on a full
+   build; else the rows of the plan's emails, found by key in int_crm__email_keys when
+   that index ran in this invocation (it is then current), else by the cleaned email,
+   which reads the whole table. A mart using it declares `-- depends_on:` the index. #}
+{% macro crm_email_rows(plan, table, key) -%}
+    {%- if plan['mode'] == 'full' -%}1 = 1
+    {%- elif plan['units'] == 'null' -%}1 = 0
+    {%- else -%}
+        {%- set index = ref('int_crm__email_keys') -%}
+        {%- if 'index_current' not in plan -%}
+            {%- do plan.update({'index_current': streamkap_cdc.cdc_consumer_ran_in_this_run(index)}) -%}
+            {%- if not plan['index_current'] -%}
+                {%- do log(this.identifier ~ ": int_crm__email_keys did not run in this invocation; "
+                           ~ "finding the emails' rows by their cleaned email", info=true) -%}
+            {%- endif -%}
+        {%- endif -%}
+        {%- if plan['index_current'] -%}
+            {{ key }} in (
+                select key_id from {{ index }}
+                where source_table = '{{ table }}' and email in ({{ plan['units'] }})
+            )
+        {%- else -%}email in ({{ plan['units'] }})
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}

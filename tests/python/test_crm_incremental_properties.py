@@ -34,6 +34,9 @@ CRM_TABLES = ["customer_entity", "customer_address_entity", "customer_group", "n
               "quote_item", "sales_order", "sales_order_address", "store"]
 MARTS = ["crm_contacts", "crm_customer_order_summary", "crm_newsletter_subscribers", "crm_abandoned_carts",
          "crm_new_customers"]
+# The marts' email index, incremental too: compared with its full build like them.
+INDEX = "int_crm__email_keys"
+COMPARED = {**{mart: "marts/crm" for mart in MARTS}, INDEX: "intermediate"}
 PLACEHOLDER_AS_OF = "2000-01-01 00:00:00"
 POOL = 3  # keys per entity and example: small, so changes collide on keys and emails
 
@@ -61,12 +64,12 @@ class Warehouse:
     def db(self) -> Path:
         return self.root / "warehouse.duckdb"
 
-    def dbt(self, *args: str) -> Any:
+    def dbt(self, *args: str, expect_success: bool = True) -> Any:
         result = dbtRunner(manifest=self.manifest).invoke([
             *args, "--vars", json.dumps({"as_of": self.as_of.strftime("%Y-%m-%d %H:%M:%S")}),
             "--project-dir", str(REPO), "--profiles-dir", str(REPO), "--target-path", str(self.root / "target"),
             "--log-path", str(self.root / "logs"), "--quiet"])
-        assert result.success, f"dbt {args[0]} failed: {result.exception or result.result}"
+        assert result.success == expect_success, f"dbt {args[0]}: {result.exception or failed_tests(result)}"
         return result
 
     def land(self, events: list[tuple[str, dict[str, Any], bool]]) -> None:
@@ -82,15 +85,16 @@ class Warehouse:
                 con.execute(f"insert into streamkap.{table} ({', '.join(names)}) "
                             f"values ({', '.join('?' for _ in names)})", values)
 
-    def run_cycle(self) -> None:
-        self.dbt("run", "--select", *(f"base_magento__{t}" for t in CRM_TABLES), *MARTS)
+    def run_cycle(self, index: bool = True) -> None:
+        """The few-minute cycle; without the index, the marts find their emails' rows by email."""
+        self.dbt("run", "--select", *(f"base_magento__{t}" for t in CRM_TABLES), *MARTS, *([INDEX] if index else []))
 
-    def differences(self) -> dict[str, int]:
-        """Per mart, the rows in one of the incremental and the full build but not the other."""
+    def differences(self, index: bool = True) -> dict[str, int]:
+        """Per mart (and the index), the rows in one of the incremental and the full build but not the other."""
         as_of = self.as_of.strftime("%Y-%m-%d %H:%M:%S")
         found = {}
         with duckdb.connect(str(self.db)) as con:
-            for mart in MARTS:
+            for mart in COMPARED if index else MARTS:
                 full = self.full_sql[mart].replace(PLACEHOLDER_AS_OF, as_of)
                 count = con.execute(f"""
                     select count(*) from (
@@ -119,12 +123,12 @@ def new_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehous
                      for g in (0, 1, 2, 3)])
         shop.manifest = shop.dbt("parse").result
         shop.dbt("seed")
-        shop.dbt("run", "--select", *(f"+{mart}" for mart in MARTS))
+        shop.dbt("run", "--select", *(f"+{mart}" for mart in COMPARED))
         saved, shop.as_of = shop.as_of, datetime.fromisoformat(PLACEHOLDER_AS_OF)
-        shop.dbt("compile", "--full-refresh", "--select", *MARTS)
+        shop.dbt("compile", "--full-refresh", "--select", *COMPARED)
         shop.as_of = saved
-        compiled = shop.root / "target/compiled/magento_warehouse/models/marts/crm"
-        shop.full_sql = {mart: (compiled / f"{mart}.sql").read_text() for mart in MARTS}
+        compiled = shop.root / "target/compiled/magento_warehouse/models"
+        shop.full_sql = {name: (compiled / folder / f"{name}.sql").read_text() for name, folder in COMPARED.items()}
         yield shop
 
 
@@ -233,8 +237,8 @@ def recomputed(warehouse: Warehouse, mart: str) -> int:
 def test_a_cycle_with_nothing_new_recomputes_nothing(warehouse: Warehouse) -> None:
     warehouse.run_cycle()
     warehouse.run_cycle()
-    assert rebuilt(warehouse) == dict.fromkeys(MARTS, False)
-    assert {mart: recomputed(warehouse, mart) for mart in MARTS} == dict.fromkeys(MARTS, 0)
+    assert rebuilt(warehouse) == dict.fromkeys(COMPARED, False)
+    assert {mart: recomputed(warehouse, mart) for mart in COMPARED} == dict.fromkeys(COMPARED, 0)
     compiled = warehouse.root / "target/compiled/magento_warehouse/models/marts/crm"
     # The inputs are filtered by a constant false, which DuckDB answers without a scan.
     assert all("where 1 = 0" in (compiled / f"{mart}.sql").read_text() for mart in MARTS)
@@ -251,7 +255,7 @@ def test_a_rebuilt_current_state_makes_its_readers_rebuild(warehouse: Warehouse)
     # The marts reading sales_order rebuild; the others recompute from their feeds.
     assert rebuilt(warehouse) == {"crm_contacts": True, "crm_customer_order_summary": True,
                                   "crm_abandoned_carts": True, "crm_newsletter_subscribers": False,
-                                  "crm_new_customers": False}
+                                  "crm_new_customers": False, INDEX: True}
     assert not warehouse.differences()
 
 
@@ -301,3 +305,84 @@ def test_a_changed_default_billing_address_updates_every_customer_naming_it(ware
         with duckdb.connect(str(warehouse.db)) as con:
             (found,) = con.execute("select country_code from main.crm_contacts where customer_id = 9999202").fetchone()
         assert found == country
+
+
+def mark(warehouse: Warehouse, mart: str) -> Any:
+    with duckdb.connect(str(warehouse.db)) as con:
+        return con.execute("select read_through from main.cdc_consumer_marks where consumer = ?", [mart]).fetchone()[0]
+
+
+def failed_tests(result: Any) -> set[str]:
+    return {r.node.name for r in result.result if r.node.resource_type == "test" and r.status in ("fail", "error")}
+
+
+def test_a_cycle_tests_the_rows_it_recomputed_and_a_test_run_tests_all(warehouse: Warehouse) -> None:
+    """A row the cycle did not recompute is not read by the cycle's tests; `dbt test` reads it."""
+    warehouse.as_of += timedelta(minutes=5)
+    warehouse.run_cycle()
+    with duckdb.connect(str(warehouse.db)) as con:
+        # A row with no website, written as if by an earlier run: outside any unit of the next cycle.
+        con.execute("insert into main.crm_new_customers (customer_id, email, website_id, registered_at) "
+                    "values (9999301, 'unseen@shop.test', null, timestamp '2026-01-01')")
+    warehouse.as_of += timedelta(minutes=5)
+    warehouse.land([("customer_entity", {"entity_id": 9_999_302, "email": "seen@shop.test", "website_id": 1,
+                                         "store_id": 1, "group_id": 1, "created_at": timedelta(minutes=1)}, False)])
+    warehouse.dbt("run", "--select", *(f"base_magento__{t}" for t in CRM_TABLES))
+    warehouse.dbt("build", "--select", "crm_new_customers", "--exclude", "test_type:unit")
+    assert recomputed(warehouse, "crm_new_customers") >= 1
+    result = warehouse.dbt("test", "--select", "crm_new_customers", "--exclude", "test_type:unit",
+                           expect_success=False)
+    assert "not_null_crm_new_customers_website_id" in failed_tests(result)
+    # A rebuild reads every row too.
+    warehouse.dbt("build", "--full-refresh", "--select", "crm_new_customers", "--exclude", "test_type:unit")
+    with duckdb.connect(str(warehouse.db)) as con:
+        assert con.execute("select count(*) from main.crm_new_customers where customer_id = 9999301").fetchone()[0] == 0
+
+
+def test_a_failed_test_holds_the_mark_back_until_its_rows_pass(warehouse: Warehouse) -> None:
+    """Rows that fail a test are recomputed and tested again by every run until they pass."""
+    twins = [{"entity_id": 9_999_401 + i, "email": email, "website_id": 1, "store_id": 1, "group_id": 1,
+              "created_at": timedelta(minutes=2)} for i, email in enumerate(["twin@shop.test", " Twin@Shop.test"])]
+    warehouse.as_of += timedelta(minutes=5)
+    warehouse.run_cycle()
+    held = mark(warehouse, "crm_new_customers")
+    warehouse.land([("customer_entity", twin, False) for twin in twins])
+    for _ in range(2):
+        warehouse.dbt("run", "--select", *(f"base_magento__{t}" for t in CRM_TABLES))
+        result = warehouse.dbt("build", "--select", "crm_new_customers", "--exclude", "test_type:unit",
+                               expect_success=False)
+        assert any(name.startswith("emarsys_sync_key_crm_new_customers") for name in failed_tests(result))
+        assert mark(warehouse, "crm_new_customers") == held
+        warehouse.as_of += timedelta(minutes=1)
+    warehouse.land([("customer_entity", {**twins[1], "email": "twin.2@shop.test"}, False)])
+    warehouse.dbt("run", "--select", *(f"base_magento__{t}" for t in CRM_TABLES))
+    warehouse.dbt("build", "--select", "crm_new_customers", "--exclude", "test_type:unit")
+    assert mark(warehouse, "crm_new_customers") > held
+    warehouse.run_cycle()
+    assert not warehouse.differences()
+
+
+def test_marts_run_without_their_index_find_the_rows_by_email(warehouse: Warehouse) -> None:
+    """Run without int_crm__email_keys (stale then), the marts read their emails' rows by email,
+    and equal a full build; the index catches up on its next run."""
+    warehouse.as_of += timedelta(minutes=5)
+    warehouse.land([("customer_entity", {"entity_id": 9_999_501, "email": "alone@shop.test", "website_id": 1,
+                                         "store_id": 1, "group_id": 1, "created_at": timedelta(days=1)}, False),
+                    ("sales_order", {"entity_id": 9_999_511, "store_id": 1, "customer_email": " Alone@Shop.test",
+                                     "customer_id": 9_999_501, "state": "new", "base_grand_total": 9,
+                                     "created_at": timedelta(minutes=3)}, False)])
+    warehouse.run_cycle(index=False)
+    compiled = warehouse.root / "target/compiled/magento_warehouse/models/marts/crm/crm_contacts.sql"
+    lookup = f"select key_id from \"warehouse\".\"main\".\"{INDEX}\""
+    assert lookup not in compiled.read_text()
+    assert not warehouse.differences(index=False)
+    with duckdb.connect(str(warehouse.db)) as con:
+        assert con.execute("select count(*) from main.crm_customer_order_summary "
+                           "where email = 'alone@shop.test'").fetchone()[0] == 1
+    warehouse.as_of += timedelta(minutes=5)
+    warehouse.land([("sales_order", {"entity_id": 9_999_512, "store_id": 1, "customer_email": "alone@shop.test",
+                                     "customer_id": 9_999_501, "state": "new", "base_grand_total": 4,
+                                     "created_at": timedelta(minutes=1)}, False)])
+    warehouse.run_cycle()
+    assert lookup in compiled.read_text()
+    assert not warehouse.differences()

@@ -9,6 +9,8 @@
 
 {{ config(unique_key='quote_id', crm_recompute_by='email') }}
 
+-- depends_on: {{ ref('int_crm__email_keys') }}
+
 {%- set idle_hours = positive_integer_var('abandoned_cart_idle_hours') %}
 {%- set max_age_days = positive_integer_var('abandoned_cart_max_age_days') %}
 {%- set quote = crm_current_state('base_magento__quote') %}
@@ -18,38 +20,45 @@
     'email', [quote, quote_item, sales_order], rebuild_on=[crm_current_state('base_magento__store')]
 ) %}
 {%- if plan['mode'] == 'changes' %}
-    {%- set item_ids = crm_changed_keys(plan, quote_item, 'item_id') %}
-    {%- set order_ids = crm_changed_keys(plan, sales_order, 'entity_id') %}
+    {#- One lookup per branch: each filters its scan by a small subquery of changed keys,
+        or by a range of one column. #}
+    {%- set changed_carts %}
+        {{ crm_changed_keys(plan, quote, 'entity_id') }}
+        union all
+        {#- Carts of changed lines, before and after. #}
+        {{ crm_changed_keys(plan, quote_item, 'quote_id') }}
+        union all
+        select quote_id from {{ ref('stg_magento__quote_items') }}
+        where quote_item_id in ({{ crm_changed_keys(plan, quote_item, 'item_id') }})
+        union all
+        {#- Carts that changed orders were or are placed from. #}
+        {{ crm_changed_keys(plan, sales_order, 'quote_id') }}
+        union all
+        select quote_id from {{ ref('stg_magento__orders') }}
+        where order_id in ({{ crm_changed_keys(plan, sales_order, 'entity_id') }})
+    {%- endset %}
     {%- set units_sql %}
         select {{ magento_email('customer_email') }} as unit from ({{ crm_changes(plan, quote) }}) as changed
         union all
         select {{ magento_email('customer_email') }} as unit from ({{ crm_changes(plan, sales_order) }}) as changed
         union all
         select email as unit from {{ ref('stg_magento__orders') }}
-        where order_id in ({{ order_ids }})
+        where order_id in ({{ crm_changed_keys(plan, sales_order, 'entity_id') }})
         union all
         select email as unit from {{ ref('stg_magento__quotes') }}
-        where
-            quote_id in ({{ crm_changed_keys(plan, quote, 'entity_id') }})
-            {#- Carts of changed lines, and carts that orders were or are placed from. #}
-            or quote_id in (
-                select quote_id from ({{ crm_changes(plan, quote_item) }}) as changed
-                union all
-                select quote_id from {{ ref('stg_magento__quote_items') }} where quote_item_id in ({{ item_ids }})
-                union all
-                select quote_id from ({{ crm_changes(plan, sales_order) }}) as changed
-                union all
-                select quote_id from {{ ref('stg_magento__orders') }} where order_id in ({{ order_ids }})
-            )
-            {#- Carts whose idle time or age crossed a limit between the two as_of. #}
-            or (
-                coalesce(updated_at, created_at) > {{ dbt.dateadd('hour', -idle_hours, plan['previous_as_of']) }}
-                and coalesce(updated_at, created_at) <= {{ dbt.dateadd('hour', -idle_hours, plan['as_of']) }}
-            )
-            or (
-                coalesce(updated_at, created_at) > {{ dbt.dateadd('day', -max_age_days, plan['previous_as_of']) }}
-                and coalesce(updated_at, created_at) <= {{ dbt.dateadd('day', -max_age_days, plan['as_of']) }}
-            )
+        where quote_id in ({{ changed_carts }})
+        {#- Carts whose idle time or age crossed a limit between the two as_of: a cart's
+            time is its update time, else its creation time. #}
+        {%- for part, amount in [('hour', idle_hours), ('day', max_age_days)] %}
+            {%- set since = dbt.dateadd(part, -amount, plan['previous_as_of']) %}
+            {%- set until = dbt.dateadd(part, -amount, plan['as_of']) %}
+        union all
+        select email as unit from {{ ref('stg_magento__quotes') }}
+        where updated_at > {{ since }} and updated_at <= {{ until }}
+        union all
+        select email as unit from {{ ref('stg_magento__quotes') }}
+        where updated_at is null and created_at > {{ since }} and created_at <= {{ until }}
+        {%- endfor %}
     {%- endset %}
     {%- set plan = crm_recompute_units(plan, units_sql) %}
 {%- endif %}
@@ -59,7 +68,7 @@ with
 quotes as (
 
     select * from {{ ref('stg_magento__quotes') }}
-    where {{ crm_recompute_filter(plan, 'email') }}
+    where {{ crm_email_rows(plan, 'quote', 'quote_id') }}
 
 ),
 
@@ -77,7 +86,11 @@ orders as (
     {#- Orders of the emails recomputed (ordered later) and of their carts (converted). #}
     select * from {{ ref('stg_magento__orders') }}
     {%- if plan['mode'] != 'full' %}
-    where {{ crm_recompute_filter(plan, 'email') }} or quote_id in (select quote_id from quotes)
+    where {{ crm_email_rows(plan, 'sales_order', 'order_id') }}
+    {#- A union, not an OR: each branch's filter then applies to its scan. #}
+    union
+    select * from {{ ref('stg_magento__orders') }}
+    where quote_id in (select quote_id from quotes)
     {%- endif %}
 
 ),

@@ -8,6 +8,8 @@
 
 {{ config(unique_key=['email', 'website_id'], crm_recompute_by='email') }}
 
+-- depends_on: {{ ref('int_crm__email_keys') }}
+
 {%- set customer_entity = crm_current_state('base_magento__customer_entity') %}
 {%- set customer_address_entity = crm_current_state('base_magento__customer_address_entity') %}
 {%- set newsletter_subscriber = crm_current_state('base_magento__newsletter_subscriber') %}
@@ -19,16 +21,17 @@
     rebuild_on=[crm_current_state('base_magento__store'), crm_current_state('base_magento__customer_group')]
 ) %}
 {%- if plan['mode'] == 'changes' %}
-    {%- set order_address_ids = crm_changed_keys(plan, sales_order_address, 'entity_id') %}
+    {#- One lookup per branch: each filters its scan by a small subquery of changed keys. #}
     {%- set units_sql %}
         select {{ magento_email('email') }} as unit from ({{ crm_changes(plan, customer_entity) }}) as changed
         union all
         select email as unit from {{ ref('stg_magento__customers') }}
-        where
-            customer_id in ({{ crm_changed_keys(plan, customer_entity, 'entity_id') }})
-            {#- Customers whose default billing address changed: the mart joins the
-                address by its id alone, whoever owns it. #}
-            or default_billing_address_id in ({{ crm_changed_keys(plan, customer_address_entity, 'entity_id') }})
+        where customer_id in ({{ crm_changed_keys(plan, customer_entity, 'entity_id') }})
+        union all
+        {#- Customers whose default billing address changed: the mart joins the address
+            by its id alone, whoever owns it. #}
+        select email as unit from {{ ref('stg_magento__customers') }}
+        where default_billing_address_id in ({{ crm_changed_keys(plan, customer_address_entity, 'entity_id') }})
         union all
         select {{ magento_email('subscriber_email') }} as unit
         from ({{ crm_changes(plan, newsletter_subscriber) }}) as changed
@@ -39,15 +42,17 @@
         select {{ magento_email('customer_email') }} as unit from ({{ crm_changes(plan, sales_order) }}) as changed
         union all
         select email as unit from {{ ref('stg_magento__orders') }}
-        where
-            order_id in ({{ crm_changed_keys(plan, sales_order, 'entity_id') }})
-            {#- The orders of changed order addresses, before and after. #}
-            or order_id in (
-                select parent_id from ({{ crm_changes(plan, sales_order_address) }}) as changed
-                union all
-                select order_id from {{ ref('stg_magento__order_addresses') }}
-                where order_address_id in ({{ order_address_ids }})
-            )
+        where order_id in ({{ crm_changed_keys(plan, sales_order, 'entity_id') }})
+        union all
+        {#- The orders of changed order addresses, before and after. #}
+        select email as unit from {{ ref('stg_magento__orders') }}
+        where order_id in ({{ crm_changed_keys(plan, sales_order_address, 'parent_id') }})
+        union all
+        select email as unit from {{ ref('stg_magento__orders') }}
+        where order_id in (
+            select order_id from {{ ref('stg_magento__order_addresses') }}
+            where order_address_id in ({{ crm_changed_keys(plan, sales_order_address, 'entity_id') }})
+        )
     {%- endset %}
     {%- set plan = crm_recompute_units(plan, units_sql) %}
 {%- endif %}
@@ -57,7 +62,7 @@ with
 customers as (
 
     select * from {{ ref('stg_magento__customers') }}
-    where {{ crm_recompute_filter(plan, 'email') }}
+    where {{ crm_email_rows(plan, 'customer_entity', 'customer_id') }}
 
 ),
 
@@ -80,7 +85,7 @@ customer_groups as (
 orders as (
 
     select * from {{ ref('stg_magento__orders') }}
-    where {{ crm_recompute_filter(plan, 'email') }}
+    where {{ crm_email_rows(plan, 'sales_order', 'order_id') }}
 
 ),
 
@@ -96,7 +101,7 @@ order_addresses as (
 newsletter_subscribers as (
 
     select * from {{ ref('stg_magento__newsletter_subscribers') }}
-    where {{ crm_recompute_filter(plan, 'email') }}
+    where {{ crm_email_rows(plan, 'newsletter_subscriber', 'subscriber_id') }}
 
 ),
 

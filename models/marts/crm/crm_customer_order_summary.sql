@@ -6,6 +6,8 @@
 
 {{ config(unique_key='email', crm_recompute_by='email') }}
 
+-- depends_on: {{ ref('int_crm__email_keys') }}
+
 {%- set sales_order = crm_current_state('base_magento__sales_order') %}
 {%- set plan = crm_recompute_plan('email', [sales_order]) %}
 {%- if plan['mode'] == 'changes' %}
@@ -23,7 +25,7 @@ with
 orders as (
 
     select * from {{ ref('stg_magento__orders') }}
-    where {{ crm_recompute_filter(plan, 'email') }}
+    where {{ crm_email_rows(plan, 'sales_order', 'order_id') }}
 
 ),
 

@@ -18,14 +18,15 @@
     {%- set units_sql %}
         select entity_id as unit from ({{ crm_changes(plan, customer_entity) }}) as changed
         union all
-        {#- Entered the window (created after the previous as_of) or left it. #}
+        {#- Entered the window (created after the previous as_of) or left it: one range
+            of the creation time per branch, which filters the scan. #}
+        select customer_id as unit from {{ ref('stg_magento__customers') }}
+        where created_at > {{ plan['previous_as_of'] }} and created_at <= {{ plan['as_of'] }}
+        union all
         select customer_id as unit from {{ ref('stg_magento__customers') }}
         where
-            (created_at > {{ plan['previous_as_of'] }} and created_at <= {{ plan['as_of'] }})
-            or (
-                created_at > {{ dbt.dateadd('minute', -window_minutes, plan['previous_as_of']) }}
-                and created_at <= {{ dbt.dateadd('minute', -window_minutes, plan['as_of']) }}
-            )
+            created_at > {{ dbt.dateadd('minute', -window_minutes, plan['previous_as_of']) }}
+            and created_at <= {{ dbt.dateadd('minute', -window_minutes, plan['as_of']) }}
     {%- endset %}
     {%- set plan = crm_recompute_units(plan, units_sql) %}
 {%- endif %}

@@ -5,6 +5,8 @@
 
 {{ config(unique_key=['email', 'store_id'], crm_recompute_by='email') }}
 
+-- depends_on: {{ ref('int_crm__email_keys') }}
+
 {%- set newsletter_subscriber = crm_current_state('base_magento__newsletter_subscriber') %}
 {%- set plan = crm_recompute_plan(
     'email', [newsletter_subscriber], rebuild_on=[crm_current_state('base_magento__store')]
@@ -25,7 +27,7 @@ with
 newsletter_subscribers as (
 
     select * from {{ ref('stg_magento__newsletter_subscribers') }}
-    where {{ crm_recompute_filter(plan, 'email') }}
+    where {{ crm_email_rows(plan, 'newsletter_subscriber', 'subscriber_id') }}
 
 ),
 

@@ -2,9 +2,10 @@
    mark in `cdc_consumer_marks`, a small table beside it (created when absent), keyed by
    its relation name: the time up to which it has read the feeds (`read_through`) and
    the as-of moment its time-based definitions were computed at (`as_of`). A run reads
-   the feed rows with read_through < __cdc_changed_at <= its own start (literal bounds),
-   records the new mark as pending, and its post-hook commits it
-   (cdc_commit_consumer_mark), so a failed run reads the same changes again. #}
+   the feed rows with read_through < __cdc_changed_at <= its own start (literal bounds)
+   and records the new mark as pending; the on-run-end hook commits it when the consumer
+   and its data tests passed (cdc_commit_consumer_marks), so a failed run, or rows that
+   failed a test, are read and recomputed (and tested) again by the next run. #}
 
 {% macro cdc_consumer_marks_relation(consumer) %}
     {{ return(api.Relation.create(database=consumer.database, schema=consumer.schema,
@@ -34,6 +35,8 @@
         {%- set marks = streamkap_cdc.cdc_consumer_marks_relation(api.Relation.create(database=node.database, schema=node.schema)) %}
 create schema if not exists {{ marks.without_identifier() }};
 {{ streamkap_cdc.cdc_create_consumer_marks_sql(marks) }};
+{#- Added after the first release: marks tables created before it gain the column. #}
+alter table {{ marks }} add column if not exists pending_invocation_id varchar;
     {%- endfor -%}
 {% endmacro %}
 
@@ -45,7 +48,8 @@ create schema if not exists {{ marks.without_identifier() }};
         as_of {{ streamkap_cdc.type_timestamp_ntz() }},
         pending_read_through {{ streamkap_cdc.type_timestamp_ntz() }},
         pending_as_of {{ streamkap_cdc.type_timestamp_ntz() }},
-        pending_rebuild boolean
+        pending_rebuild boolean,
+        pending_invocation_id varchar
     )
 {%- endmacro %}
 
@@ -71,15 +75,18 @@ create schema if not exists {{ marks.without_identifier() }};
                 '{{ consumer.identifier }}' as consumer,
                 {{ streamkap_cdc.cdc_timestamp_literal(read_through) }} as pending_read_through,
                 {{ streamkap_cdc.cdc_timestamp_literal(as_of) }} as pending_as_of,
-                {{ 'true' if rebuild else 'false' }} as pending_rebuild
+                {{ 'true' if rebuild else 'false' }} as pending_rebuild,
+                '{{ invocation_id }}' as pending_invocation_id
         ) as pending
             on mark.consumer = pending.consumer
         when matched then update set
             pending_read_through = pending.pending_read_through,
             pending_as_of = pending.pending_as_of,
-            pending_rebuild = pending.pending_rebuild
-        when not matched then insert (consumer, pending_read_through, pending_as_of, pending_rebuild)
-            values (pending.consumer, pending.pending_read_through, pending.pending_as_of, pending.pending_rebuild)
+            pending_rebuild = pending.pending_rebuild,
+            pending_invocation_id = pending.pending_invocation_id
+        when not matched then insert (consumer, pending_read_through, pending_as_of, pending_rebuild, pending_invocation_id)
+            values (pending.consumer, pending.pending_read_through, pending.pending_as_of, pending.pending_rebuild,
+                    pending.pending_invocation_id)
     {%- endcall -%}
 {% endmacro %}
 
@@ -92,12 +99,50 @@ create schema if not exists {{ marks.without_identifier() }};
 {% endmacro %}
 
 
-{# Post-hook SQL of a consumer: the pending mark becomes its mark. #}
-{% macro cdc_commit_consumer_mark(consumer) -%}
-    update {{ streamkap_cdc.cdc_consumer_marks_relation(consumer) }}
-    set read_through = pending_read_through, as_of = pending_as_of
-    where consumer = '{{ consumer.identifier }}' and pending_read_through is not null
-{%- endmacro %}
+{# on-run-end: commits the pending mark of every consumer that this invocation ran
+   successfully and whose data tests neither failed nor errored (a warning passes). A
+   consumer left uncommitted reads the same changes again on its next run, so rows that
+   failed a test are recomputed and tested again rather than forgotten. #}
+{% macro cdc_commit_consumer_marks(results) %}
+    {%- if not execute -%}{{ return('') }}{%- endif -%}
+    {%- set failed = [] -%}
+    {%- for result in results if result.node.resource_type == 'test' and result.status in ('fail', 'error') -%}
+        {%- do failed.extend(result.node.depends_on.nodes) -%}
+    {%- endfor -%}
+    {%- set by_marks = {} -%}
+    {%- for result in results if result.node.resource_type == 'model' and result.node.config.get('cdc_consumer')
+                               and result.status == 'success' and result.node.unique_id not in failed -%}
+        {%- set marks = streamkap_cdc.cdc_consumer_marks_relation(
+            api.Relation.create(database=result.node.database, schema=result.node.schema)) -%}
+        {%- do by_marks.setdefault(marks | string, []).append("'" ~ result.node.alias ~ "'") -%}
+    {%- endfor -%}
+    {%- for marks, consumers in by_marks.items() %}
+update {{ marks }}
+set read_through = pending_read_through, as_of = pending_as_of
+where consumer in ({{ consumers | join(', ') }}) and pending_invocation_id = '{{ invocation_id }}';
+    {%- endfor -%}
+{% endmacro %}
+
+
+{# Whether this invocation ran the consumer (rebuilt or from its changes): it is then
+   current as of this invocation's current state. #}
+{% macro cdc_consumer_ran_in_this_run(consumer) %}
+    {%- set rows = run_query("select count(*) from " ~ streamkap_cdc.cdc_consumer_marks_relation(consumer)
+                             ~ " where consumer = '" ~ consumer.identifier ~ "' and pending_invocation_id = '"
+                             ~ invocation_id ~ "'").rows -%}
+    {{ return(rows[0][0] > 0) }}
+{% endmacro %}
+
+
+{# Whether the consumer's rows recomputed by this invocation are all that changed in it:
+   its run here read changes (not a rebuild). Its data tests then read only those rows
+   (the project's get_where_subquery); the rest were tested by the runs that wrote them. #}
+{% macro cdc_consumer_recomputed_in_this_run(consumer) %}
+    {%- set rows = run_query("select pending_rebuild from " ~ streamkap_cdc.cdc_consumer_marks_relation(consumer)
+                             ~ " where consumer = '" ~ consumer.identifier ~ "' and pending_invocation_id = '"
+                             ~ invocation_id ~ "'").rows -%}
+    {{ return(rows | length > 0 and rows[0][0] not in (true, 'true', 'True', 1)) }}
+{% endmacro %}
 
 
 {# A literal timestamp (text as read back from the warehouse), or NULL. #}
