@@ -189,3 +189,24 @@
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
+
+
+{# The units of a run of int_crm__email_keys: the index keys of every changed row of its
+   `sources` ((table, current state, staging model, staging key, feed key) tuples). #}
+{% macro crm_email_index_units(plan, sources) %}
+    {%- set parts = [] -%}
+    {%- for table, current_state, _, _, feed_key in sources -%}
+        {%- do parts.append("select " ~ crm_email_index_key("'" ~ table ~ "'", feed_key) ~ " as unit from ("
+                            ~ crm_changes(plan, current_state) ~ ") as changed") -%}
+    {%- endfor -%}
+    {{ return(parts | join('\nunion all\n')) }}
+{% endmacro %}
+
+
+{# The filter on a staging model's rows by the changed keys of a current-state table
+   (`relation`, feed column `feed_key`, staging column `column`): none on a full build. #}
+{% macro crm_changed_rows(plan, column, relation, feed_key) -%}
+    {%- if plan['mode'] == 'full' -%}1 = 1
+    {%- else -%}{{ column }} in ({{ crm_changed_keys(plan, relation, feed_key) }})
+    {%- endif -%}
+{%- endmacro %}

@@ -14,60 +14,93 @@
     cdc_consumer=true
 ) }}
 
+{%- set customer_entity = crm_current_state('base_magento__customer_entity') %}
+{%- set sales_order = crm_current_state('base_magento__sales_order') %}
+{%- set newsletter_subscriber = crm_current_state('base_magento__newsletter_subscriber') %}
+{%- set quote = crm_current_state('base_magento__quote') %}
+{#- Per Magento table: its current state, staging model, staging key and feed key. #}
 {%- set sources = [
-    ('customer_entity', 'stg_magento__customers', 'customer_id', 'entity_id'),
-    ('sales_order', 'stg_magento__orders', 'order_id', 'entity_id'),
-    ('newsletter_subscriber', 'stg_magento__newsletter_subscribers', 'subscriber_id', 'subscriber_id'),
-    ('quote', 'stg_magento__quotes', 'quote_id', 'entity_id'),
+    ('customer_entity', customer_entity, 'stg_magento__customers', 'customer_id', 'entity_id'),
+    ('sales_order', sales_order, 'stg_magento__orders', 'order_id', 'entity_id'),
+    ('newsletter_subscriber', newsletter_subscriber, 'stg_magento__newsletter_subscribers', 'subscriber_id',
+     'subscriber_id'),
+    ('quote', quote, 'stg_magento__quotes', 'quote_id', 'entity_id'),
 ] %}
-{%- set feeds = {} %}
-{%- for table, _, _, _ in sources %}
-    {%- do feeds.update({table: crm_current_state('base_magento__' ~ table)}) %}
-{%- endfor %}
-{%- set plan = crm_recompute_plan('index_key', feeds.values() | list) %}
+{%- set plan = crm_recompute_plan(
+    'index_key', [customer_entity, sales_order, newsletter_subscriber, quote]
+) %}
 {%- if plan['mode'] == 'changes' %}
-    {%- set units_sql %}
-        {%- for table, _, _, key in sources %}
-        select {{ crm_email_index_key("'" ~ table ~ "'", key) }} as unit
-        from ({{ crm_changes(plan, feeds[table]) }}) as changed
-        {%- if not loop.last %}
-        union all
-        {%- endif %}
-        {%- endfor %}
-    {%- endset %}
+    {%- set units_sql = crm_email_index_units(plan, sources) %}
     {%- set plan = crm_recompute_units(plan, units_sql) %}
 {%- endif %}
 
 with
 
-{% for table, model, key, feed_key in sources %}
-{{ table }}_emails as (
+customer_emails as (
 
     select
         email,
-        '{{ table }}' as source_table,
-        {{ key }} as key_id
+        'customer_entity' as source_table,
+        customer_id as key_id
 
-    from {{ ref(model) }}
+    from {{ ref('stg_magento__customers') }}
     where
         email is not null
-        {%- if plan['mode'] != 'full' %}
-        {#- The keys that changed: the units are these keys. #}
-        and {{ key }} in ({{ crm_changed_keys(plan, feeds[table], feed_key) }})
-        {%- endif %}
+        and {{ crm_changed_rows(plan, 'customer_id', customer_entity, 'entity_id') }}
 
 ),
 
-{% endfor -%}
+order_emails as (
+
+    select
+        email,
+        'sales_order' as source_table,
+        order_id as key_id
+
+    from {{ ref('stg_magento__orders') }}
+    where
+        email is not null
+        and {{ crm_changed_rows(plan, 'order_id', sales_order, 'entity_id') }}
+
+),
+
+subscriber_emails as (
+
+    select
+        email,
+        'newsletter_subscriber' as source_table,
+        subscriber_id as key_id
+
+    from {{ ref('stg_magento__newsletter_subscribers') }}
+    where
+        email is not null
+        and {{ crm_changed_rows(plan, 'subscriber_id', newsletter_subscriber, 'subscriber_id') }}
+
+),
+
+cart_emails as (
+
+    select
+        email,
+        'quote' as source_table,
+        quote_id as key_id
+
+    from {{ ref('stg_magento__quotes') }}
+    where
+        email is not null
+        and {{ crm_changed_rows(plan, 'quote_id', quote, 'entity_id') }}
+
+),
 
 email_keys as (
 
-    {%- for table, _, _, _ in sources %}
-    select * from {{ table }}_emails
-    {%- if not loop.last %}
+    select * from customer_emails
     union all
-    {%- endif %}
-    {%- endfor %}
+    select * from order_emails
+    union all
+    select * from subscriber_emails
+    union all
+    select * from cart_emails
 
 ),
 

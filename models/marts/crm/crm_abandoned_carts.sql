@@ -20,23 +20,15 @@
     'email', [quote, quote_item, sales_order], rebuild_on=[crm_current_state('base_magento__store')]
 ) %}
 {%- if plan['mode'] == 'changes' %}
+    {#- A cart crosses the idle or the age limit when its time (its update time, else its
+        creation time) lies between the limit measured from the previous as_of and from
+        this one. #}
+    {%- set idle_from = dbt.dateadd('hour', -idle_hours, plan['previous_as_of']) %}
+    {%- set idle_to = dbt.dateadd('hour', -idle_hours, plan['as_of']) %}
+    {%- set age_from = dbt.dateadd('day', -max_age_days, plan['previous_as_of']) %}
+    {%- set age_to = dbt.dateadd('day', -max_age_days, plan['as_of']) %}
     {#- One lookup per branch: each filters its scan by a small subquery of changed keys,
         or by a range of one column. #}
-    {%- set changed_carts %}
-        {{ crm_changed_keys(plan, quote, 'entity_id') }}
-        union all
-        {#- Carts of changed lines, before and after. #}
-        {{ crm_changed_keys(plan, quote_item, 'quote_id') }}
-        union all
-        select quote_id from {{ ref('stg_magento__quote_items') }}
-        where quote_item_id in ({{ crm_changed_keys(plan, quote_item, 'item_id') }})
-        union all
-        {#- Carts that changed orders were or are placed from. #}
-        {{ crm_changed_keys(plan, sales_order, 'quote_id') }}
-        union all
-        select quote_id from {{ ref('stg_magento__orders') }}
-        where order_id in ({{ crm_changed_keys(plan, sales_order, 'entity_id') }})
-    {%- endset %}
     {%- set units_sql %}
         select {{ magento_email('customer_email') }} as unit from ({{ crm_changes(plan, quote) }}) as changed
         union all
@@ -46,19 +38,33 @@
         where order_id in ({{ crm_changed_keys(plan, sales_order, 'entity_id') }})
         union all
         select email as unit from {{ ref('stg_magento__quotes') }}
-        where quote_id in ({{ changed_carts }})
-        {#- Carts whose idle time or age crossed a limit between the two as_of: a cart's
-            time is its update time, else its creation time. #}
-        {%- for part, amount in [('hour', idle_hours), ('day', max_age_days)] %}
-            {%- set since = dbt.dateadd(part, -amount, plan['previous_as_of']) %}
-            {%- set until = dbt.dateadd(part, -amount, plan['as_of']) %}
+        where quote_id in (
+            select entity_id from ({{ crm_changes(plan, quote) }}) as changed
+            {#- Carts of changed lines, before and after. #}
+            union all
+            select quote_id from ({{ crm_changes(plan, quote_item) }}) as changed
+            union all
+            select quote_id from {{ ref('stg_magento__quote_items') }}
+            where quote_item_id in ({{ crm_changed_keys(plan, quote_item, 'item_id') }})
+            {#- Carts that changed orders were or are placed from. #}
+            union all
+            select quote_id from ({{ crm_changes(plan, sales_order) }}) as changed
+            union all
+            select quote_id from {{ ref('stg_magento__orders') }}
+            where order_id in ({{ crm_changed_keys(plan, sales_order, 'entity_id') }})
+        )
         union all
         select email as unit from {{ ref('stg_magento__quotes') }}
-        where updated_at > {{ since }} and updated_at <= {{ until }}
+        where updated_at > {{ idle_from }} and updated_at <= {{ idle_to }}
         union all
         select email as unit from {{ ref('stg_magento__quotes') }}
-        where updated_at is null and created_at > {{ since }} and created_at <= {{ until }}
-        {%- endfor %}
+        where updated_at is null and created_at > {{ idle_from }} and created_at <= {{ idle_to }}
+        union all
+        select email as unit from {{ ref('stg_magento__quotes') }}
+        where updated_at > {{ age_from }} and updated_at <= {{ age_to }}
+        union all
+        select email as unit from {{ ref('stg_magento__quotes') }}
+        where updated_at is null and created_at > {{ age_from }} and created_at <= {{ age_to }}
     {%- endset %}
     {%- set plan = crm_recompute_units(plan, units_sql) %}
 {%- endif %}

@@ -33,7 +33,8 @@ import duckdb
 
 LANDING_SCHEMA = "streamkap"
 STATE_SCHEMA_SUFFIX = "_magento"  # dbt's custom schema 'magento' under the target schema: main_magento
-MART_PREFIX = "crm_"
+# The CRM marts, their units tables and the intermediate tables they read (the email index).
+MART_PREFIXES = ("crm_", "int_")
 TRANSACTION_CONTROL = {"begin", "begin transaction", "start transaction", "commit", "end", "rollback"}
 BOUND = re.compile(r'_streamkap_ts_ms"?\)?\s*(>=|>|<=|<|=)\s*(\d+)')
 QUERY_COMMENT = re.compile(r"^\s*/\*.*?\*/\s*", re.S)  # dbt's query comment, at the start of each statement
@@ -94,7 +95,7 @@ def is_state(table: str) -> bool:
 
 def is_crm_mart(table: str) -> bool:
     schema, name = schema_and_name(table)
-    return name.startswith(MART_PREFIX) and not schema.endswith(STATE_SCHEMA_SUFFIX) and schema != LANDING_SCHEMA
+    return name.startswith(MART_PREFIXES) and not schema.endswith(STATE_SCHEMA_SUFFIX) and schema != LANDING_SCHEMA
 
 
 def is_counted(table: str) -> bool:
