@@ -210,3 +210,20 @@
     {%- else -%}{{ column }} in ({{ crm_changed_keys(plan, relation, feed_key) }})
     {%- endif -%}
 {%- endmacro %}
+
+
+{# The values `sql` gives (one column), read now and written as a VALUES list to look keys
+   up with `key in (...)`: for keys found through another table (the carts of changed
+   cart lines), where a nested subquery leaves the join order to estimates that may read
+   the larger table whole. A VALUES list is always the small side of the join. #}
+{% macro crm_key_values(sql) %}
+    {%- set rows = run_query("select distinct * from (" ~ sql ~ ") as found").rows -%}
+    {#- `in (null)` matches nothing. -#}
+    {%- if not rows %}{{ return('select null as key_value') }}{% endif -%}
+    {%- set values = [] -%}
+    {%- for row in rows if row[0] is not none -%}
+        {%- do values.append('(' ~ crm_sql_list([row[0]]) ~ ')') -%}
+    {%- endfor -%}
+    {%- if not values %}{{ return('select null as key_value') }}{% endif -%}
+    {{ return('select key_value from (values ' ~ values | join(', ') ~ ') as key_values (key_value)') }}
+{% endmacro %}

@@ -12,8 +12,8 @@ just before, with DuckDB's profiler on (magento_warehouse.devtools.statement_rep
     the change logs), and far fewer rows than the history holds.
   * Shop size: a shop ten times larger, with the same change rate, must cost the CRM
     cycle at most 1.3 times the rows read (the change logs' rows within the scans'
-    bounds on ingestion time, plus the rows selected from the current-state, history
-    and CRM mart tables: docs/benchmarks/scale.md).
+    bounds on ingestion time, plus the rows selected from the current-state, history,
+    intermediate and CRM mart tables: docs/benchmarks/scale.md).
   * History length: the history models' run over ten times the history must read at
     most 1.2 times the rows.
 """
@@ -150,9 +150,6 @@ def test_the_measure_catches_a_full_scan(cycles) -> None:
     assert ratio(*cycles_with_scan) > MAX_RATIO
 
 
-@pytest.mark.xfail(strict=True, reason="the incremental marts still find a changed email's rows by a cleaned-email "
-                                       "filter and look keys up in literal lists, both of which read whole tables, "
-                                       "and the marts' data tests read whole marts (docs/benchmarks/scale.md)")
 def test_rows_read_per_cycle_follow_new_events_not_shop_size(cycles) -> None:
     (_, small, _), (_, large, _) = cycles["small"], cycles["large"]
     report = breakdown({"1x": small, f"{SIZE_FACTOR}x": large}, rows_read, "rows read")

@@ -38,21 +38,27 @@
         where order_id in ({{ crm_changed_keys(plan, sales_order, 'entity_id') }})
         union all
         select email as unit from {{ ref('stg_magento__quotes') }}
-        where quote_id in (
-            select entity_id from ({{ crm_changes(plan, quote) }}) as changed
-            {#- Carts of changed lines, before and after. #}
-            union all
-            select quote_id from ({{ crm_changes(plan, quote_item) }}) as changed
-            union all
-            select quote_id from {{ ref('stg_magento__quote_items') }}
-            where quote_item_id in ({{ crm_changed_keys(plan, quote_item, 'item_id') }})
-            {#- Carts that changed orders were or are placed from. #}
-            union all
-            select quote_id from ({{ crm_changes(plan, sales_order) }}) as changed
-            union all
-            select quote_id from {{ ref('stg_magento__orders') }}
-            where order_id in ({{ crm_changed_keys(plan, sales_order, 'entity_id') }})
-        )
+        where quote_id in ({{ crm_changed_keys(plan, quote, 'entity_id') }})
+        {#- Carts of changed lines, before and after. #}
+        union all
+        select email as unit from {{ ref('stg_magento__quotes') }}
+        where quote_id in ({{ crm_changed_keys(plan, quote_item, 'quote_id') }})
+        union all
+        select email as unit from {{ ref('stg_magento__quotes') }}
+        where quote_id in ({{ crm_key_values(
+            "select quote_id from " ~ ref('stg_magento__quote_items')
+            ~ " where quote_item_id in (" ~ crm_changed_keys(plan, quote_item, 'item_id') ~ ")"
+        ) }})
+        {#- Carts that changed orders were or are placed from. #}
+        union all
+        select email as unit from {{ ref('stg_magento__quotes') }}
+        where quote_id in ({{ crm_changed_keys(plan, sales_order, 'quote_id') }})
+        union all
+        select email as unit from {{ ref('stg_magento__quotes') }}
+        where quote_id in ({{ crm_key_values(
+            "select quote_id from " ~ ref('stg_magento__orders')
+            ~ " where order_id in (" ~ crm_changed_keys(plan, sales_order, 'entity_id') ~ ")"
+        ) }})
         union all
         select email as unit from {{ ref('stg_magento__quotes') }}
         where updated_at > {{ idle_from }} and updated_at <= {{ idle_to }}

@@ -49,10 +49,10 @@
         where order_id in ({{ crm_changed_keys(plan, sales_order_address, 'parent_id') }})
         union all
         select email as unit from {{ ref('stg_magento__orders') }}
-        where order_id in (
-            select order_id from {{ ref('stg_magento__order_addresses') }}
-            where order_address_id in ({{ crm_changed_keys(plan, sales_order_address, 'entity_id') }})
-        )
+        where order_id in ({{ crm_key_values(
+            "select order_id from " ~ ref('stg_magento__order_addresses')
+            ~ " where order_address_id in (" ~ crm_changed_keys(plan, sales_order_address, 'entity_id') ~ ")"
+        ) }})
     {%- endset %}
     {%- set plan = crm_recompute_units(plan, units_sql) %}
 {%- endif %}
