@@ -166,17 +166,22 @@
 {# The filter an email-keyed mart puts on `table`'s rows (a Magento table, e.g.
    'sales_order', whose staging model's primary key is `key`): everything on a full
    build; else the rows of the plan's emails, found by key in int_crm__email_keys when
-   that index ran in this invocation (it is then current), else by the cleaned email,
-   which reads the whole table. A mart using it declares `-- depends_on:` the index. #}
+   that index has read every change of its feeds (it ran in this invocation, or nothing
+   changed in its tables since it last did), else by the cleaned email, which reads the
+   whole table. A mart using it declares `-- depends_on:` the index. #}
 {% macro crm_email_rows(plan, table, key) -%}
     {%- if plan['mode'] == 'full' -%}1 = 1
     {%- elif plan['units'] == 'null' -%}1 = 0
     {%- else -%}
         {%- set index = ref('int_crm__email_keys') -%}
         {%- if 'index_current' not in plan -%}
-            {%- do plan.update({'index_current': streamkap_cdc.cdc_consumer_ran_in_this_run(index)}) -%}
+            {%- set feeds = [] -%}
+            {%- for name in ['customer_entity', 'sales_order', 'newsletter_subscriber', 'quote'] -%}
+                {%- do feeds.append(crm_current_state('base_magento__' ~ name)) -%}
+            {%- endfor -%}
+            {%- do plan.update({'index_current': streamkap_cdc.cdc_consumer_is_current(index, feeds)}) -%}
             {%- if not plan['index_current'] -%}
-                {%- do log(this.identifier ~ ": int_crm__email_keys did not run in this invocation; "
+                {%- do log(this.identifier ~ ": int_crm__email_keys is behind its change feeds; "
                            ~ "finding the emails' rows by their cleaned email", info=true) -%}
             {%- endif -%}
         {%- endif -%}

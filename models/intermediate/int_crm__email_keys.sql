@@ -3,7 +3,9 @@
    a stored email, instead of cleaning every row's email on every run.
    Incremental (strategy crm_recompute, unit: the row's `index_key`): a run recomputes
    the rows whose key changed since its previous run (inserts, updates and deletes, from
-   the change feeds' before images). #}
+   the change feeds' before images). A mart uses it only when it has read every change of
+   its feeds (crm_email_rows), so the runner's --only-changed does not run a mart because
+   the index's tables changed (config lookup_index). #}
 
 {{ config(
     materialized='incremental',
@@ -11,7 +13,8 @@
     crm_recompute_by='index_key',
     unique_key='index_key',
     on_schema_change='fail',
-    cdc_consumer=true
+    cdc_consumer=true,
+    lookup_index=true
 ) }}
 
 {%- set customer_entity = crm_current_state('base_magento__customer_entity') %}

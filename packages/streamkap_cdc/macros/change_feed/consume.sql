@@ -124,13 +124,25 @@ where consumer in ({{ consumers | join(', ') }}) and pending_invocation_id = '{{
 {% endmacro %}
 
 
-{# Whether this invocation ran the consumer (rebuilt or from its changes): it is then
-   current as of this invocation's current state. #}
-{% macro cdc_consumer_ran_in_this_run(consumer) %}
-    {%- set rows = run_query("select count(*) from " ~ streamkap_cdc.cdc_consumer_marks_relation(consumer)
-                             ~ " where consumer = '" ~ consumer.identifier ~ "' and pending_invocation_id = '"
-                             ~ invocation_id ~ "'").rows -%}
-    {{ return(rows[0][0] > 0) }}
+{# Whether the consumer has read every change of its feeds' current-state `relations`:
+   no feed row (a reset included) lies after its mark, the pending one when this
+   invocation ran it, else the committed one. A reader that looks rows up in the
+   consumer (an index) can then trust it without running it. #}
+{% macro cdc_consumer_is_current(consumer, relations) %}
+    {%- set rows = run_query("select case when pending_invocation_id = '" ~ invocation_id
+                             ~ "' then cast(pending_read_through as varchar) else cast(read_through as varchar) end"
+                             ~ " as read_through from " ~ streamkap_cdc.cdc_consumer_marks_relation(consumer)
+                             ~ " where consumer = '" ~ consumer.identifier ~ "'").rows -%}
+    {%- if not rows or rows[0][0] is none -%}{{ return(false) }}{%- endif -%}
+    {%- set parts = [] -%}
+    {%- for relation in relations -%}
+        {%- set feed = streamkap_cdc.cdc_change_feed_relation(relation) -%}
+        {%- if adapter.get_relation(feed.database, feed.schema, feed.identifier) is none -%}{{ return(false) }}{%- endif -%}
+        {%- do parts.append("select count(*) as later from " ~ feed ~ " where __cdc_changed_at > "
+                            ~ streamkap_cdc.cdc_timestamp_literal(rows[0][0])) -%}
+    {%- endfor -%}
+    {%- set later = run_query("select sum(later) as later from (" ~ parts | join(' union all ') ~ ") as feeds").rows -%}
+    {{ return(later[0][0] == 0) }}
 {% endmacro %}
 
 
