@@ -29,6 +29,11 @@
     {%- set mark = streamkap_cdc.cdc_consumer_mark(this) -%}
     {#- A dict: a reason set inside a loop must outlive it. -#}
     {%- set why = {'reason': streamkap_cdc.cdc_feed_rebuild_reason(feeds + rebuild_on, mark['read_through'], now[1])} -%}
+    {#- A rebuild whose mark was not committed left rows its tests failed or never read: the
+        next run's tests would read only its units, so it rebuilds (and tests) again. -#}
+    {%- if why['reason'] is none and mark['failed_rebuild'] -%}
+        {%- do why.update({'reason': 'the previous rebuild did not pass'}) -%}
+    {%- endif -%}
     {%- for relation in rebuild_on if why['reason'] is none -%}
         {%- set changes = streamkap_cdc.cdc_changes_since(relation, mark['read_through'], now[1]) -%}
         {%- if run_query("select count(*) as changes from (" ~ changes ~ ") as changes").rows[0][0] > 0 -%}

@@ -402,3 +402,27 @@ def test_marts_run_without_their_index_find_the_rows_by_email(warehouse: Warehou
     assert not warehouse.differences()
     with duckdb.connect(str(warehouse.db)) as con:
         assert con.execute("select count(*) from main.crm_abandoned_carts where quote_id = 9999521").fetchone()[0] == 1
+
+
+def test_a_rebuild_that_failed_a_test_rebuilds_again(warehouse: Warehouse) -> None:
+    """After a rebuild whose tests failed, the next run rebuilds and tests every row again,
+    rather than testing only its units and syncing the failing rows unseen."""
+    twins = [{"entity_id": 9_999_601 + i, "email": email, "website_id": 1, "store_id": 1, "group_id": 1,
+              "created_at": timedelta(minutes=2)} for i, email in enumerate(["pair@shop.test", " Pair@Shop.test"])]
+    warehouse.as_of += timedelta(minutes=5)
+    warehouse.land([("customer_entity", twin, False) for twin in twins])
+    warehouse.dbt("run", "--select", *(f"base_magento__{t}" for t in CRM_TABLES))
+    warehouse.dbt("build", "--full-refresh", "--select", "crm_new_customers", "--exclude", "test_type:unit",
+                  expect_success=False)
+    warehouse.as_of += timedelta(minutes=1)
+    result = warehouse.dbt("build", "--select", "crm_new_customers", "--exclude", "test_type:unit",
+                           expect_success=False)
+    assert rebuilt(warehouse)["crm_new_customers"] is True
+    assert any(name.startswith("emarsys_sync_key_crm_new_customers") for name in failed_tests(result))
+    warehouse.land([("customer_entity", {**twins[1], "email": "pair.2@shop.test"}, False)])
+    warehouse.dbt("run", "--select", *(f"base_magento__{t}" for t in CRM_TABLES))
+    warehouse.dbt("build", "--select", "crm_new_customers", "--exclude", "test_type:unit")
+    warehouse.dbt("build", "--select", "crm_new_customers", "--exclude", "test_type:unit")
+    assert rebuilt(warehouse)["crm_new_customers"] is False
+    warehouse.run_cycle()
+    assert not warehouse.differences()

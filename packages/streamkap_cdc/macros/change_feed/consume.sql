@@ -13,13 +13,17 @@
 {% endmacro %}
 
 
-{# The consumer's committed mark: {'read_through': text or none, 'as_of': text or none}. #}
+{# The consumer's committed mark: {'read_through': text or none, 'as_of': text or none,
+   'failed_rebuild': whether its last run rebuilt and was not committed (it failed, or a
+   data test did), so its rows are not all tested}. #}
 {% macro cdc_consumer_mark(consumer) %}
     {%- set marks = streamkap_cdc.cdc_consumer_marks_relation(consumer) -%}
     {%- do streamkap_cdc.cdc_create_consumer_marks(marks) -%}
-    {%- set rows = run_query("select cast(read_through as varchar) as read_through, cast(as_of as varchar) as as_of from " ~ marks
-                             ~ " where consumer = '" ~ consumer.identifier ~ "'").rows -%}
-    {{ return({'read_through': rows[0][0] if rows else none, 'as_of': rows[0][1] if rows else none}) }}
+    {%- set rows = run_query("select cast(read_through as varchar) as read_through, cast(as_of as varchar) as as_of,"
+                             ~ " coalesce(pending_rebuild and pending_read_through is distinct from read_through, false)"
+                             ~ " as failed_rebuild from " ~ marks ~ " where consumer = '" ~ consumer.identifier ~ "'").rows -%}
+    {{ return({'read_through': rows[0][0] if rows else none, 'as_of': rows[0][1] if rows else none,
+               'failed_rebuild': rows[0][2] in (true, 'true', 'True', 1) if rows else false}) }}
 {% endmacro %}
 
 
