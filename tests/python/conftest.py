@@ -42,6 +42,22 @@ for _name, _examples in (("ci", 50), ("thorough", 300)):
                               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
+# The files that run longest, longest first: xdist (`make test`: --dist loadfile
+# --no-loadscope-reorder) hands out whole files in collection order, and a long file handed
+# out last would leave the other worker idle at the end.
+LONGEST_FILES = (
+    "test_crm_incremental_properties.py", "test_cycle_cost.py", "test_cdc_properties.py", "test_demo.py",
+    "test_snowflake_identifier_case.py", "test_project_build.py", "test_cdc_current_state.py",
+    "test_cdc_history_properties.py", "test_scaffold.py", "test_snowflake_check.py", "test_cdc_faults.py",
+    "test_snowflake_noop_cycle.py", "test_operations.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: position for position, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
 def property_settings(ci_examples: int | None = None) -> settings:
     """The profile HYPOTHESIS_PROFILE names; `ci_examples` sets a test's own example count
     under the ci profile (a slower property runs fewer)."""
@@ -244,6 +260,7 @@ class SharedParse:
 
     def __init__(self) -> None:
         self._manifests: dict[tuple, bytes] = {}
+        self.parses = 0
 
     def manifest(self, project: CdcProject, args: tuple[str, ...]) -> Manifest | None:
         """The manifest to run `args` on; None when the project does not parse (the command
@@ -254,6 +271,7 @@ class SharedParse:
         environment = sorted((k, v) for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST")
         key = (_project_files_hash(project.root), tuple(flags), tuple(environment))
         if key not in self._manifests:
+            self.parses += 1
             result = run_dbt(["parse", "--no-write-json", *flags], project.root, expect_success=False)
             if not result.success:
                 return None
