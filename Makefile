@@ -29,10 +29,11 @@ demo: $(DEPS)
 	$(BIN)/python scripts/run_demo.py $(if $(CYCLES),--cycles $(CYCLES)) $(if $(CADENCE),--cadence $(CADENCE)) $(DEMO_ARGS)
 
 # pytest on two workers, one per core; a file's tests stay on one worker (they share
-# module fixtures). The slowest tests are listed at the end.
+# module fixtures), and files are handed out in collection order, the longest first
+# (tests/python/conftest.py). The slowest tests are listed at the end.
 test: $(DEPS)
 	bash scripts/install_chromium.sh
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 	$(MAKE) lint
 	$(MAKE) snowflake-check
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, ClassVar
 
 from hypothesis import strategies as st
 
-from conftest import CdcProject, LandingTable, change_event, make_cdc_project
+from conftest import SHARED_PARSE, CdcProject, LandingTable, change_event, make_cdc_project
 
 # Shorter than the project's default, so that runs often leave old events out of the window.
 LOOKBACK_MINUTES = 1
@@ -126,6 +126,7 @@ def dbt_vars(resets: list[int]) -> list[str]:
 def example_project(workdir: Path, table: LandingTable) -> CdcProject:
     # A new folder per example: dbt-duckdb keeps each database file open in-process.
     project = make_cdc_project(Path(tempfile.mkdtemp(prefix="example_", dir=workdir)) / "project")
+    project.parsed = SHARED_PARSE  # the examples' projects differ only in their DuckDB file
     project.add_table(table)
     return project
 

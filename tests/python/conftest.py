@@ -10,6 +10,7 @@ of the property-based tests are registered here, once.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -23,6 +24,8 @@ import duckdb
 import pytest
 import yaml
 from dbt.cli.main import dbtRunner, dbtRunnerResult
+from dbt.contracts.graph.manifest import Manifest
+from dbt.parser.manifest import extended_mashumaro_encoder, extended_mashumuro_decoder
 from hypothesis import HealthCheck, settings
 from magento_warehouse.engine_package import link_engine_package
 
@@ -37,6 +40,22 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 for _name, _examples in (("ci", 50), ("thorough", 300)):
     settings.register_profile(_name, max_examples=_examples, deadline=None,
                               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+# The files that run longest, longest first: xdist (`make test`: --dist loadfile
+# --no-loadscope-reorder) hands out whole files in collection order, and a long file handed
+# out last would leave the other worker idle at the end.
+LONGEST_FILES = (
+    "test_crm_incremental_properties.py", "test_cycle_cost.py", "test_cdc_properties.py", "test_demo.py",
+    "test_snowflake_identifier_case.py", "test_project_build.py", "test_cdc_current_state.py",
+    "test_cdc_history_properties.py", "test_scaffold.py", "test_snowflake_check.py", "test_cdc_faults.py",
+    "test_snowflake_noop_cycle.py", "test_operations.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: position for position, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
 def property_settings(ci_examples: int | None = None) -> settings:
@@ -72,9 +91,10 @@ class SecondEvents:
                             entity_id=key, name=name, **columns)
 
 
-def run_dbt(args: list[str], project_dir: Path, *, expect_success: bool = True) -> dbtRunnerResult:
-    """Invoke dbt in this process against `project_dir`."""
-    result = dbtRunner().invoke(
+def run_dbt(args: list[str], project_dir: Path, *, expect_success: bool = True,
+            manifest: Manifest | None = None) -> dbtRunnerResult:
+    """Invoke dbt in this process against `project_dir` (on `manifest`, when given, without parsing)."""
+    result = dbtRunner(manifest=manifest).invoke(
         [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), "--quiet"]
     )
     if expect_success and not result.success:
@@ -82,11 +102,21 @@ def run_dbt(args: list[str], project_dir: Path, *, expect_success: bool = True) 
     return result
 
 
+# The partial-parse state of this process's last parse_project: the next target starts from
+# it, and dbt reparses what changed (it checks files, vars, profile and environment itself).
+_PROJECT_PARSE_STATE: list[bytes] = []
+
+
 def parse_project(target: Path) -> dict[str, Any]:
     """This project's manifest, parsed into `target`."""
+    state = target / "partial_parse.msgpack"
+    if _PROJECT_PARSE_STATE and not state.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        state.write_bytes(_PROJECT_PARSE_STATE[-1])
     result = dbtRunner().invoke(["parse", "--project-dir", str(REPO), "--profiles-dir", str(REPO),
                                  "--target-path", str(target), "--quiet"])
     assert result.success, result.exception
+    _PROJECT_PARSE_STATE[:] = [state.read_bytes()]
     return json.loads((target / "manifest.json").read_text())
 
 
@@ -127,6 +157,7 @@ class CdcProject:
 
     root: Path
     tables: dict[str, LandingTable] = field(default_factory=dict)
+    parsed: SharedParse | None = None  # manifests shared with projects of the same files
 
     @property
     def db_path(self) -> Path:
@@ -177,7 +208,9 @@ class CdcProject:
         return set(self.query(f"select {', '.join(columns)} from {relation}"))
 
     def dbt(self, *args: str, expect_success: bool = True) -> dbtRunnerResult:
-        return run_dbt(list(args), self.root, expect_success=expect_success)
+        shared = self.parsed is not None and args[0] in SharedParse.COMMANDS
+        manifest = self.parsed.manifest(self, args) if shared else None
+        return run_dbt(list(args), self.root, expect_success=expect_success, manifest=manifest)
 
     def _write_sources(self) -> None:
         # The same tests the project declares on each Magento source table.
@@ -211,6 +244,64 @@ class CdcProject:
         )
 
 
+# The flags besides the project's files that shape what dbt parses.
+PARSE_FLAGS = ("--vars", "--target", "--profile")
+
+
+class SharedParse:
+    """Manifests of cdc projects by their files, parse flags and environment, for projects
+    made by make_cdc_project, which differ only in their DuckDB file: each set of files,
+    flags and environment is parsed once in a process. A full parse of a fresh project
+    costs seconds, and dbt's partial parsing starts over when the profile's path differs.
+    Each command gets a copy of its own, read back from dbt's partial-parse format, as when
+    dbt finds nothing changed (running marks a manifest's nodes compiled)."""
+
+    COMMANDS = ("run", "build", "test", "compile", "seed", "run-operation")  # those that use a manifest
+
+    def __init__(self) -> None:
+        self._manifests: dict[tuple, bytes] = {}
+        self.parses = 0
+
+    def manifest(self, project: CdcProject, args: tuple[str, ...]) -> Manifest | None:
+        """The manifest to run `args` on; None when the project does not parse (the command
+        then parses it and reports the error itself)."""
+        flags = [arg for i, arg in enumerate(args)
+                 if arg in PARSE_FLAGS or (i and args[i - 1] in PARSE_FLAGS)]
+        # env_var() is read while parsing; pytest's own variable changes with every test.
+        environment = sorted((k, v) for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST")
+        key = (_project_files_hash(project.root), tuple(flags), tuple(environment))
+        if key not in self._manifests:
+            self.parses += 1
+            result = run_dbt(["parse", "--no-write-json", *flags], project.root, expect_success=False)
+            if not result.success:
+                return None
+            self._manifests[key] = result.result.to_msgpack(extended_mashumaro_encoder)
+        manifest = Manifest.from_msgpack(self._manifests[key], decoder=extended_mashumuro_decoder)
+        manifest.build_parent_and_child_maps()
+        manifest.build_flat_graph()
+        return manifest
+
+
+SHARED_PARSE = SharedParse()
+
+
+def _project_files_hash(root: Path) -> str:
+    """A hash of a cdc project's files as dbt reads them, the project's own path left out
+    (it names the DuckDB file in profiles.yml), with where its packages link to; neither
+    the DuckDB file nor dbt's own output counts."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if relative.parts[0] in ("target", "logs") or path.suffix in (".duckdb", ".wal"):
+            continue
+        if relative.parts[0] == "dbt_packages":
+            if path.is_symlink():
+                digest.update(f"{relative} -> {path.resolve()}\0".encode())
+        elif path.is_file():
+            digest.update(f"{relative}\0".encode() + path.read_bytes().replace(str(root).encode(), b"<root>") + b"\0")
+    return digest.hexdigest()
+
+
 def write_duckdb_profile(root: Path, profile: str = "magento_warehouse") -> None:
     """profiles.yml in `root`: one DuckDB file, root/warehouse.duckdb, on one thread."""
     (root / "profiles.yml").write_text(
@@ -242,4 +333,6 @@ def make_cdc_project(root: Path) -> CdcProject:
 
 @pytest.fixture
 def cdc_project(tmp_path: Path) -> CdcProject:
-    return make_cdc_project(tmp_path / "project")
+    project = make_cdc_project(tmp_path / "project")
+    project.parsed = SHARED_PARSE
+    return project

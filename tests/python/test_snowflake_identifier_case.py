@@ -125,3 +125,11 @@ def test_the_resolver_catches_a_bare_streamkap_column_on_quoted_lowercase_column
              'from ANALYTICS.STREAMKAP.sales_order) as s on t."entity_id" = s."ENTITY_ID" '
              'when not matched then insert ("ENTITY_ID") values (s."ENTITY_ID")')
     assert identifiers.unresolved(merge, catalog)[0]  # the target has no lowercase column
+
+
+def test_the_commands_after_the_repairs_vars_do_not_parse_again(shape: dict[str, Any]) -> None:
+    """The harness keeps a partial-parse state per set of vars: the repair's own vars do
+    not cost the next command a full parse."""
+    log = shape["work"] / "logs" / "resnapshot_run" / "dbt.log"
+    events = {json.loads(line)["info"]["name"] for line in log.read_text().splitlines() if line.strip()}
+    assert "PartialParsingSkipParsing" in events and "UnableToPartialParse" not in events

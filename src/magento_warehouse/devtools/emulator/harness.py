@@ -18,7 +18,9 @@ added (rows, the catalog).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import shutil
 import time
 import traceback
 from contextlib import contextmanager
@@ -75,8 +77,18 @@ class EmulatedSnowflake:
                 outcome["logged"].append(event.info.msg)
 
         started = time.monotonic()
+        # dbt keeps one partial-parse state per target path and parses everything again
+        # when the vars differ from the last command's: keep a state per set of vars.
+        state = self.target_path / "partial_parse.msgpack"
+        kept = self.work / "parse_states" / hashlib.sha256(self.dbt_vars(extra_vars).encode()).hexdigest()[:16]
+        if kept.exists():
+            state.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(kept, state)
         try:
             result = dbtRunner(callbacks=[logged]).invoke(argv)
+            if state.exists():
+                kept.parent.mkdir(exist_ok=True)
+                shutil.copyfile(state, kept)
             outcome["success"] = bool(result.success)
             outcome["exception"] = None if result.exception is None else repr(result.exception)
             for node in getattr(result.result, "results", None) or []:
