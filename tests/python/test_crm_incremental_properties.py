@@ -426,3 +426,21 @@ def test_a_rebuild_that_failed_a_test_rebuilds_again(warehouse: Warehouse) -> No
     assert rebuilt(warehouse)["crm_new_customers"] is False
     warehouse.run_cycle()
     assert not warehouse.differences()
+
+
+def test_the_marts_and_their_tests_compile_before_any_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dbt compile` runs no hook: on a warehouse never built, with no marks table, the marts'
+    tests compile to read every row."""
+    db = tmp_path / "new.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("create schema streamkap")
+        for table in TABLES.values():
+            con.execute(table.ddl("streamkap"))
+    monkeypatch.setenv("DBT_DUCKDB_PATH", str(db))
+    result = dbtRunner().invoke(["compile", "--select", *(f"{name}+" for name in COMPARED), "--exclude",
+                                 "test_type:unit", "--project-dir", str(REPO), "--profiles-dir", str(REPO),
+                                 "--target-path", str(tmp_path / "target"), "--quiet"])
+    assert result.success, result.exception
+    compiled = tmp_path / "target/compiled/magento_warehouse/models/marts/crm/_crm__models.yml"
+    tests = [path.read_text() for path in compiled.rglob("*.sql")]
+    assert tests and not any("recompute_value" in sql for sql in tests)

@@ -28,10 +28,10 @@ import os
 import sys
 import time
 from decimal import Decimal
-from contextlib import ExitStack, contextmanager, redirect_stdout
+from contextlib import ExitStack, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 from dbt.cli.main import dbtRunner
@@ -39,6 +39,7 @@ from dbt.cli.main import dbtRunner
 from magento_warehouse.demo.hightouch_stub import HightouchStub
 from magento_warehouse.demo.simulator.schema import TABLES
 from magento_warehouse.demo.simulator.simulator import DEMO_SCHEDULE, MagentoSimulator, default_start, write_batch
+from magento_warehouse.environment import temporary_environment
 from magento_warehouse.paths import project_dir
 from magento_warehouse.runner import run_and_sync
 from magento_warehouse.runner.cli_types import non_negative_int, positive_float, positive_int
@@ -200,7 +201,8 @@ def run_scheduler(simulator: MagentoSimulator, db: Path, args: argparse.Namespac
             print("\nSyncing with Hightouch at", os.environ.get("HIGHTOUCH_API_URL", "https://api.hightouch.com"))
         else:
             stub = stack.enter_context(HightouchStub())
-            stack.enter_context(_environment(HIGHTOUCH_API_URL=stub.url, HIGHTOUCH_API_KEY="local-stand-in"))
+            stack.enter_context(temporary_environment({"HIGHTOUCH_API_URL": stub.url,
+                                                        "HIGHTOUCH_API_KEY": "local-stand-in"}))
             print(f"\nSyncing with a local stand-in for Hightouch at {stub.url} (set HIGHTOUCH_API_KEY for the real one)")
         print(f"A cycle every {args.cadence:g} s: land a micro-batch, run the CRM job, trigger the syncs.\n")
         failed = False
@@ -225,20 +227,6 @@ def run_scheduler(simulator: MagentoSimulator, db: Path, args: argparse.Namespac
             if cycle < args.cycles:
                 time.sleep(max(0.0, args.cadence - (time.monotonic() - started)))
     return failed
-
-
-@contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,6 @@ copy taken just before the run (`statement_replay`).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from contextlib import contextmanager, redirect_stdout
@@ -22,6 +21,7 @@ from dbt.cli.main import dbtRunner
 
 from magento_warehouse.demo.simulator.simulator import Batch, write_batch
 from magento_warehouse.devtools.statement_replay import LANDING_SCHEMA, Statement, read_statements, table_scans
+from magento_warehouse.environment import temporary_environment
 from magento_warehouse.paths import project_dir
 from magento_warehouse.runner import run_and_sync
 
@@ -84,16 +84,8 @@ def dbt_env(root: Path, phase: str, **extra: str) -> Iterator[Path]:
         "DBT_LOG_LEVEL_FILE": "debug",
         **extra,
     }
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
+    with temporary_environment(values):
         yield root / phase / "logs" / "dbt.log"
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def land_history(con: duckdb.DuckDBPyConnection, snapshot: str, table: str, rows: int, end_ms: int) -> None:

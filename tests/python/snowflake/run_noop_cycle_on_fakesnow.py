@@ -20,7 +20,6 @@ Usage: run_noop_cycle_on_fakesnow.py --project-dir DIR --work-dir DIR --models a
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from magento_warehouse.devtools.emulator.landing import (
     resnapshot_batch,
     second_batch,
 )
+from magento_warehouse.environment import temporary_environment
 from magento_warehouse.runner import run_and_sync
 
 
@@ -44,19 +44,11 @@ def runner_cycle(snowflake: EmulatedSnowflake, phase: str, stub: HightouchStub) 
         "DBT_LOG_FORMAT_FILE": "json", "DBT_LOG_LEVEL_FILE": "debug",
         "HIGHTOUCH_API_URL": stub.url, "HIGHTOUCH_API_KEY": "stub",
     }
-    saved = {key: os.environ.get(key) for key in environment}
-    os.environ.update(environment)
-    try:
+    with temporary_environment(environment):
         return run_and_sync.main([
             "--selector", "crm_realtime", "--only-changed", "--project-dir", str(snowflake.project_dir),
             "--profiles-dir", str(snowflake.profiles_dir), "--target", TARGET, "--vars", snowflake.dbt_vars(),
             "--poll-interval", "0.05"])
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def main() -> int:

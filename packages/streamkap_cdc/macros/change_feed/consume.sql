@@ -128,11 +128,20 @@ where consumer in ({{ consumers | join(', ') }}) and pending_invocation_id = '{{
 {% endmacro %}
 
 
+{# Whether the consumer's marks table exists (not before the first run: `dbt compile` on a
+   new warehouse runs no hook). #}
+{% macro cdc_consumer_marks_exist(consumer) %}
+    {%- set marks = streamkap_cdc.cdc_consumer_marks_relation(consumer) -%}
+    {{ return(adapter.get_relation(marks.database, marks.schema, marks.identifier) is not none) }}
+{% endmacro %}
+
+
 {# Whether the consumer has read every change of its feeds' current-state `relations`:
    no feed row (a reset included) lies after its mark, the pending one when this
    invocation ran it, else the committed one. A reader that looks rows up in the
    consumer (an index) can then trust it without running it. #}
 {% macro cdc_consumer_is_current(consumer, relations) %}
+    {%- if not streamkap_cdc.cdc_consumer_marks_exist(consumer) -%}{{ return(false) }}{%- endif -%}
     {%- set rows = run_query("select case when pending_invocation_id = '" ~ invocation_id
                              ~ "' then cast(pending_read_through as varchar) else cast(read_through as varchar) end"
                              ~ " as read_through from " ~ streamkap_cdc.cdc_consumer_marks_relation(consumer)
@@ -154,6 +163,7 @@ where consumer in ({{ consumers | join(', ') }}) and pending_invocation_id = '{{
    its run here read changes (not a rebuild). Its data tests then read only those rows
    (the project's get_where_subquery); the rest were tested by the runs that wrote them. #}
 {% macro cdc_consumer_recomputed_in_this_run(consumer) %}
+    {%- if not streamkap_cdc.cdc_consumer_marks_exist(consumer) -%}{{ return(false) }}{%- endif -%}
     {%- set rows = run_query("select pending_rebuild from " ~ streamkap_cdc.cdc_consumer_marks_relation(consumer)
                              ~ " where consumer = '" ~ consumer.identifier ~ "' and pending_invocation_id = '"
                              ~ invocation_id ~ "'").rows -%}
