@@ -5,7 +5,8 @@
    the rows whose key changed since its previous run (inserts, updates and deletes, from
    the change feeds' before images). A mart uses it only when it has read every change of
    its feeds (crm_email_rows), so the runner's --only-changed does not run a mart because
-   the index's tables changed (config lookup_index). #}
+   the index's tables changed (config cdc_lookup: a rebuild of a mart, as of now or of a past
+   moment, does not read it). #}
 
 {{ config(
     materialized='incremental',
@@ -14,7 +15,7 @@
     unique_key='index_key',
     on_schema_change='fail',
     cdc_consumer=true,
-    lookup_index=true
+    cdc_lookup=true
 ) }}
 
 {%- set customer_entity = crm_current_state('base_magento__customer_entity') %}

@@ -85,7 +85,9 @@ def test_a_past_crm_mart_is_rebuilt_from_history(warehouse: Path) -> None:
     dbt(warehouse, "run-operation", "cdc_write_states_as_of",
         "--args", json.dumps({"at": at, "schema": "pit_magento", "model": MART}))
     dbt(warehouse, "seed", "--target", "pit")
-    dbt(warehouse, "run", "--target", "pit", "-s", f"+{MART}", "--exclude", "path:models/staging/magento/base")
+    # The marts' email index is a lookup of incremental runs: a rebuild does not read it.
+    dbt(warehouse, "run", "--target", "pit", "-s", f"+{MART}", "--exclude", "path:models/staging/magento/base",
+        "config.cdc_lookup:true")
     assert mart_rows(warehouse, "pit") == then_rows
 
 

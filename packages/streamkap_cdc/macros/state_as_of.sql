@@ -23,7 +23,10 @@
      dbt run-operation cdc_write_states_as_of --args '{at: "2026-11-30 09:00:00", schema: pit_shop, model: customer_report}'
      dbt seed --target pit && dbt run --target pit -s +customer_report --exclude config.materialized:cdc_current_state
    With `model`, refuses when a current-state table the model reads has no history
-   model: that table's past state is unknown, and the rebuild would not be exact. #}
+   model: that table's past state is unknown, and the rebuild would not be exact. A
+   model configured `cdc_lookup: true` is not followed: its readers only look rows up in
+   it on incremental runs, and a rebuild does not read it (leave it out of the rebuild:
+   --exclude config.cdc_lookup:true); tables reached only through it get an empty state. #}
 {% macro cdc_write_states_as_of(at, schema, model=none) %}
     {%- set histories = {} -%}
     {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.config.materialized == 'cdc_history' -%}
@@ -35,26 +38,30 @@
         {%- if not found -%}
             {{ exceptions.raise_compiler_error("cdc_write_states_as_of: no model named '" ~ model ~ "'.") }}
         {%- endif -%}
+        {%- set read = streamkap_cdc.cdc_current_state_ancestors([found[0].unique_id], false) -%}
         {%- set missing = [] -%}
-        {%- set seen = [] -%}
-        {%- set todo = [found[0].unique_id] -%}
-        {#- Jinja has no while: the graph is walked breadth-first, one pass per node at most. -#}
-        {%- for _ in range(graph.nodes | length) if todo -%}
-            {%- set node = graph.nodes[todo.pop()] -%}
-            {%- if node.config.materialized == 'cdc_current_state'
-                    and node.config.cdc_change_log['table_name'] | lower not in histories -%}
-                {%- do missing.append(node.name) -%}
-            {%- endif -%}
-            {%- for parent in node.depends_on.nodes if parent in graph.nodes and parent not in seen -%}
-                {%- do seen.append(parent) -%}
-                {%- do todo.append(parent) -%}
-            {%- endfor -%}
+        {%- for node in read if node.config.cdc_change_log['table_name'] | lower not in histories -%}
+            {%- do missing.append(node.name) -%}
         {%- endfor -%}
         {%- if missing -%}
             {{ exceptions.raise_compiler_error(
                 "cdc_write_states_as_of: " ~ model ~ " reads current-state models without a history model ("
                 ~ missing | sort | join(', ') ~ "); add history models (cdc_history) of their tables first.") }}
         {%- endif -%}
+        {#- Tables reached only through a lookup (cdc_lookup) are never read by the rebuild, but
+            the staging views between them and the lookup are built: they get an empty state. -#}
+        {%- set read_names = read | map(attribute='unique_id') | list -%}
+        {%- for node in streamkap_cdc.cdc_current_state_ancestors([found[0].unique_id], true)
+                if node.unique_id not in read_names and node.config.cdc_change_log['table_name'] | lower not in histories -%}
+            {%- set current = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}
+            {%- set state = api.Relation.create(database=node.database, schema=schema,
+                                                identifier=node.config.cdc_change_log['table_name'] | lower, type='table') -%}
+            {%- do adapter.create_schema(state) -%}
+            {%- call statement('cdc_write_empty_state') -%}
+                {{ streamkap_cdc.cdc_create_table_as(state, 'select * from ' ~ current ~ ' where 1 = 0') }}
+            {%- endcall -%}
+            {{ log('cdc_write_states_as_of: ' ~ state ~ ' empty (read only through a lookup)', info=true) }}
+        {%- endfor -%}
     {%- endif -%}
     {%- for table_name, node in histories | dictsort -%}
         {%- set history = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}
@@ -66,4 +73,24 @@
         {{ log('cdc_write_states_as_of: ' ~ state ~ ' as of ' ~ at, info=true) }}
     {%- endfor -%}
     {{ adapter.commit() }}
+{% endmacro %}
+
+
+{# The current-state models among the ancestors of `unique_ids` (nodes), walked through
+   models configured `cdc_lookup: true` only when `through_lookups`. #}
+{% macro cdc_current_state_ancestors(unique_ids, through_lookups) %}
+    {%- set found = [] -%}
+    {%- set seen = [] -%}
+    {%- set todo = unique_ids | list -%}
+    {#- Jinja has no while: the graph is walked breadth-first, one pass per node at most. -#}
+    {%- for _ in range(graph.nodes | length) if todo -%}
+        {%- set node = graph.nodes[todo.pop()] -%}
+        {%- if node.config.materialized == 'cdc_current_state' -%}{%- do found.append(node) -%}{%- endif -%}
+        {%- for parent in node.depends_on.nodes if parent in graph.nodes and parent not in seen
+                                                    and (through_lookups or not graph.nodes[parent].config.get('cdc_lookup')) -%}
+            {%- do seen.append(parent) -%}
+            {%- do todo.append(parent) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return(found) }}
 {% endmacro %}

@@ -11,7 +11,7 @@ exceptions keep a node in the build:
     older than --clock-refresh-minutes: its rows move with time, not only with events;
   - it has no current-state ancestor (nothing here tells whether its inputs changed).
 
-A model configured `lookup_index: true` (int_crm__email_keys) is one its readers look
+A model configured `cdc_lookup: true` (int_crm__email_keys) is one its readers look
 rows up in and whose freshness they check themselves: its own ancestors do not make its
 readers run (it runs when they change, like any model).
 
@@ -54,14 +54,14 @@ class _Graph:
             self._cdc[unique_id] = frozenset()  # a cycle in a broken graph ends here
             found = {unique_id} if is_current_state_model(self.manifest, unique_id) else set()
             for parent in self.parents(unique_id):
-                if not self.is_lookup_index(parent):
+                if not self.is_lookup(parent):
                     found |= self.cdc_ancestors(parent)
             self._cdc[unique_id] = frozenset(found)
         return self._cdc[unique_id]
 
-    def is_lookup_index(self, unique_id: str) -> bool:
+    def is_lookup(self, unique_id: str) -> bool:
         node = self.manifest.nodes.get(unique_id)
-        return bool(getattr(getattr(node, "config", None), "get", lambda *_: None)("lookup_index"))
+        return bool(getattr(getattr(node, "config", None), "get", lambda *_: None)("cdc_lookup"))
 
     def macro_reads_clock(self, macro_id: str, seen: frozenset[str] = frozenset()) -> bool:
         """Whether a macro is a clock macro or calls one, however deep (a mart's own macros)."""
