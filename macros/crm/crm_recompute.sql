@@ -92,20 +92,14 @@
             create or replace table {{ recompute }} as {{ select_units }}
         {%- endcall -%}
         {%- do streamkap_cdc.cdc_set_pending_consumer_mark(this, plan['until'], plan['as_of_text'], false) -%}
-        {%- set rows = run_query("select recompute_value from " ~ recompute).rows -%}
+        {%- set unit_count = run_query("select count(*) from " ~ recompute).columns[0].values()[0] -%}
+        {#- A subquery of the units table filters the inputs' scans (a literal list only skips
+            blocks); with nothing to recompute, the constant false reads nothing. -#}
+        {%- do plan.update({'units': 'select recompute_value from ' ~ recompute if unit_count > 0 else 'null'}) -%}
     {%- else -%}
-        {%- set rows = run_query(select_units).rows -%}
+        {%- set values = run_query(select_units).columns[0].values() | list -%}
+        {%- do plan.update({'units': crm_sql_list(values) if values else 'null'}) -%}
     {%- endif -%}
-    {#- A subquery of the units table filters the inputs' scans (a literal list only skips
-        blocks); with nothing to recompute, the constant false reads nothing. -#}
-    {%- if not rows -%}
-        {%- do plan.update({'units': 'null'}) -%}
-    {%- elif plan['writes'] -%}
-        {%- do plan.update({'units': 'select recompute_value from ' ~ recompute}) -%}
-    {%- else -%}
-        {%- do plan.update({'units': crm_sql_list(rows | map(attribute=0) | list)}) -%}
-    {%- endif -%}
-    {%- do plan.update({'unit_count': rows | length}) -%}
     {{ return(plan) }}
 {% endmacro %}
 
@@ -180,10 +174,7 @@
     {%- else -%}
         {%- set index = ref('int_crm__email_keys') -%}
         {%- if 'index_current' not in plan -%}
-            {%- set feeds = [] -%}
-            {%- for name in ['customer_entity', 'sales_order', 'newsletter_subscriber', 'quote'] -%}
-                {%- do feeds.append(crm_current_state('base_magento__' ~ name)) -%}
-            {%- endfor -%}
+            {%- set feeds = crm_email_index_feeds() -%}
             {%- do plan.update({'index_current': streamkap_cdc.cdc_consumer_is_current(index, feeds)}) -%}
             {%- if not plan['index_current'] -%}
                 {%- do log(this.identifier ~ ": int_crm__email_keys is behind its change feeds; "
@@ -199,6 +190,17 @@
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
+
+
+{# The current states int_crm__email_keys reads (customer_entity, sales_order,
+   newsletter_subscriber, quote, in that order): its change feeds. #}
+{% macro crm_email_index_feeds() %}
+    {%- set feeds = [] -%}
+    {%- for name in ['customer_entity', 'sales_order', 'newsletter_subscriber', 'quote'] -%}
+        {%- do feeds.append(crm_current_state('base_magento__' ~ name)) -%}
+    {%- endfor -%}
+    {{ return(feeds) }}
+{% endmacro %}
 
 
 {# The units of a run of int_crm__email_keys: the index keys of every changed row of its

@@ -18,10 +18,7 @@
     cdc_lookup=true
 ) }}
 
-{%- set customer_entity = crm_current_state('base_magento__customer_entity') %}
-{%- set sales_order = crm_current_state('base_magento__sales_order') %}
-{%- set newsletter_subscriber = crm_current_state('base_magento__newsletter_subscriber') %}
-{%- set quote = crm_current_state('base_magento__quote') %}
+{%- set customer_entity, sales_order, newsletter_subscriber, quote = crm_email_index_feeds() %}
 {#- Per Magento table: its current state, staging model, staging key and feed key. #}
 {%- set sources = [
     ('customer_entity', customer_entity, 'stg_magento__customers', 'customer_id', 'entity_id'),
@@ -30,9 +27,7 @@
      'subscriber_id'),
     ('quote', quote, 'stg_magento__quotes', 'quote_id', 'entity_id'),
 ] %}
-{%- set plan = crm_recompute_plan(
-    'index_key', [customer_entity, sales_order, newsletter_subscriber, quote]
-) %}
+{%- set plan = crm_recompute_plan('index_key', crm_email_index_feeds()) %}
 {%- if plan['mode'] == 'changes' %}
     {%- set units_sql = crm_email_index_units(plan, sources) %}
     {%- set plan = crm_recompute_units(plan, units_sql) %}

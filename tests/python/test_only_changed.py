@@ -7,6 +7,7 @@ simulated warehouse, against the local Hightouch stand-in.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -23,15 +24,33 @@ CRM_CHANGE_LOGS = {"customer_address_entity", "customer_entity", "customer_group
                    "quote", "quote_item", "sales_order", "sales_order_address", "store"}
 
 
+def warehouse_environment(monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
+    monkeypatch.setenv("DBT_DUCKDB_PATH", str(root / "warehouse.duckdb"))
+    monkeypatch.setenv("DBT_TARGET_PATH", str(root / "target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(root / "logs"))
+    return root / "warehouse.duckdb"
+
+
+@pytest.fixture(scope="module")
+def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The simulated shop, built once: each test gets a copy."""
+    root = tmp_path_factory.mktemp("only_changed")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        db = warehouse_environment(monkeypatch, root)
+        with duckdb.connect(str(db)) as con:
+            write_batch(con, MagentoSimulator(seed=3).initial_load())
+        assert dbtRunner().invoke(["build", "--project-dir", str(REPO), "--profiles-dir", str(REPO),
+                                   "--quiet"]).success
+        with duckdb.connect(str(db)) as con:
+            con.execute("checkpoint")  # the copies read the file alone
+    return root
+
+
 @pytest.fixture
-def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    db = tmp_path / "warehouse.duckdb"
-    monkeypatch.setenv("DBT_DUCKDB_PATH", str(db))
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
-    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
-    with duckdb.connect(str(db)) as con:
-        write_batch(con, MagentoSimulator(seed=3).initial_load())
-    assert dbtRunner().invoke(["build", "--project-dir", str(REPO), "--profiles-dir", str(REPO), "--quiet"]).success
+def warehouse(built_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    db = warehouse_environment(monkeypatch, tmp_path)
+    shutil.copyfile(built_warehouse / "warehouse.duckdb", db)
+    shutil.copytree(built_warehouse / "target", tmp_path / "target")
     with HightouchStub() as stub:
         monkeypatch.setenv("HIGHTOUCH_API_URL", stub.url)
         monkeypatch.setenv("HIGHTOUCH_API_KEY", "stand-in-key")
