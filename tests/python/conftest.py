@@ -27,6 +27,7 @@ from dbt.cli.main import dbtRunner, dbtRunnerResult
 from dbt.contracts.graph.manifest import Manifest
 from dbt.parser.manifest import extended_mashumaro_encoder, extended_mashumuro_decoder
 from hypothesis import HealthCheck, settings
+from magento_warehouse.devtools.emulator.harness import PARSE_STATES_VARIABLE
 from magento_warehouse.engine_package import link_engine_package
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,11 +36,23 @@ LANDING_SCHEMA = "streamkap"
 STREAMKAP_COLUMNS = ["_streamkap_source_ts_ms", "_streamkap_ts_ms", "_streamkap_offset", "__deleted"]
 
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+# dbt's debug log file costs every in-process run time; a test that reads the log asks for
+# it, and DBT_LOG_LEVEL_FILE=debug keeps the others' for a look after a failure.
+os.environ.setdefault("DBT_LOG_LEVEL_FILE", "none")
 
 # The property-based tests' profiles; HYPOTHESIS_PROFILE picks one (default ci).
 for _name, _examples in (("ci", 50), ("thorough", 300)):
     settings.register_profile(_name, max_examples=_examples, deadline=None,
                               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def emulator_parse_states(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Emulated Snowflake runs of this session (both xdist workers' under `make test`)
+    start from each other's dbt parse of the same project and vars."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    os.environ[PARSE_STATES_VARIABLE] = str(shared / "emulator_parse_states")
 
 
 # The files that run longest, longest first: xdist (`make test`: --dist loadfile

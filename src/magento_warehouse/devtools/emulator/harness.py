@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import time
 import traceback
@@ -40,6 +41,11 @@ from magento_warehouse.devtools.emulator.landing import (
     landing_tables,
     write_profiles,
 )
+
+
+# A folder of partial-parse states shared by emulated runs (the tests set it), else each
+# work folder keeps its own.
+PARSE_STATES_VARIABLE = "MAGENTO_EMULATOR_PARSE_STATES"
 
 
 class EmulatedSnowflake:
@@ -78,17 +84,23 @@ class EmulatedSnowflake:
 
         started = time.monotonic()
         # dbt keeps one partial-parse state per target path and parses everything again
-        # when the vars differ from the last command's: keep a state per set of vars.
+        # when the vars differ from the last command's: keep a state per project and set
+        # of vars, shared by the runs of other work folders when PARSE_STATES_VARIABLE
+        # names a folder (dbt checks a state against the files itself).
         state = self.target_path / "partial_parse.msgpack"
-        kept = self.work / "parse_states" / hashlib.sha256(self.dbt_vars(extra_vars).encode()).hexdigest()[:16]
+        states = Path(os.environ.get(PARSE_STATES_VARIABLE) or self.work / "parse_states")
+        key = f"{self.project_dir}\0{self.dbt_vars(extra_vars)}"
+        kept = states / hashlib.sha256(key.encode()).hexdigest()[:16]
         if kept.exists():
             state.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(kept, state)
         try:
             result = dbtRunner(callbacks=[logged]).invoke(argv)
             if state.exists():
-                kept.parent.mkdir(exist_ok=True)
-                shutil.copyfile(state, kept)
+                states.mkdir(parents=True, exist_ok=True)
+                partial = kept.with_name(f"{kept.name}.{os.getpid()}")
+                shutil.copyfile(state, partial)
+                os.replace(partial, kept)  # whole, for runs in other processes
             outcome["success"] = bool(result.success)
             outcome["exception"] = None if result.exception is None else repr(result.exception)
             for node in getattr(result.result, "results", None) or []:
