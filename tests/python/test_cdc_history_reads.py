@@ -80,7 +80,8 @@ def steady_run(project: CdcProject, history_events: int) -> tuple[Path, list[str
     for path in project.db_path.parent.glob(project.db_path.name + "*"):
         shutil.copy(path, replica.parent / path.name)
     logs = project.root / "steady_logs"
-    run_dbt(["run", "--log-path", str(logs), "--log-format-file", "json", "--log-level-file", "debug"], project.root)
+    run_dbt(["run", "--log-path", str(logs), "--log-format-file", "json", "--log-level-file", "debug",
+             "--log-file-max-bytes", "0"], project.root)
     statements = []
     for line in (logs / "dbt.log").read_text().splitlines():
         event = json.loads(line) if line.strip() else {}

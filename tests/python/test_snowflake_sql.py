@@ -31,6 +31,7 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
+from magento_warehouse.devtools.dbt_log import node_id, sql_queries
 from magento_warehouse.runner import change_check
 from warehouse_statements import needs_warehouse
 
@@ -97,17 +98,7 @@ def base_model_names() -> list[str]:
 
 def read_statements(log_file: Path, phase: str) -> list[Statement]:
     """The SQLQuery events of one dbt JSON log, in order."""
-    statements = []
-    for line in log_file.read_text().splitlines():
-        if not line.strip():
-            continue
-        event = json.loads(line)
-        if event["info"]["name"] != "SQLQuery":
-            continue
-        data = event["data"]
-        node_id = (data.get("node_info") or {}).get("unique_id") or None
-        statements.append(Statement(phase, data["sql"], node_id))
-    return statements
+    return [Statement(phase, query["sql"], node_id(query)) for query in sql_queries(log_file)]
 
 
 def helper_env() -> dict[str, str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from magento_warehouse.devtools import snowflake_statements
 from magento_warehouse.devtools.statement_replay import (
     Statement,
     breakdown,
@@ -103,3 +104,15 @@ def test_read_statements_needs_a_json_debug_log(tmp_path: Path) -> None:
     log.write_text("")
     with pytest.raises(ValueError, match="no SQLQuery event"):
         read_statements(log)
+
+
+def test_a_log_that_rolled_over_is_refused(tmp_path: Path) -> None:
+    """dbt rolls its log over at 10 MB: the file then lacks the run's first statements."""
+    log = tmp_path / "dbt.log"
+    event = {"info": {"name": "SQLQuery"}, "data": {"sql": "select 2", "node_info": {"unique_id": "model.a.c"}}}
+    log.write_text(json.dumps(event) + "\n")
+    (tmp_path / "dbt.log.1").write_text(json.dumps({**event, "data": {**event["data"], "sql": "select 1"}}) + "\n")
+    with pytest.raises(ValueError, match="rolled over into dbt.log.1"):
+        read_statements(log)
+    with pytest.raises(ValueError, match="--log-file-max-bytes 0"):
+        snowflake_statements.read_statements(log, "run")

@@ -35,6 +35,7 @@ from dbt.cli.main import dbtRunner
 
 # the single-table benchmark's project: one current-state model of sales_order
 from magento_warehouse.devtools.bench import make_project
+from magento_warehouse.devtools.dbt_log import node_id, sql_queries
 from magento_warehouse.paths import project_dir
 
 REPO = project_dir()
@@ -87,11 +88,9 @@ def land(db: Path, batch: list[tuple[int, int, int, int, str]], lagging: bool) -
 
 def statements(log: Path) -> Iterator[str]:
     """The statements dbt sent for the model (SQLQuery events of its JSON log)."""
-    for line in log.read_text().splitlines():
-        event = json.loads(line)
-        if event["info"]["name"] == "SQLQuery" and ((event["data"].get("node_info") or {}).get("unique_id") or "") \
-                .startswith("model."):
-            yield event["data"]["sql"]
+    for query in sql_queries(log):
+        if (node_id(query) or "").startswith("model."):
+            yield query["sql"]
 
 
 def landing_scans(profile: Any) -> Iterator[tuple[str, str]]:
@@ -157,7 +156,7 @@ def run_stream(root: Path, batches: list, lagging: bool, warmup: int) -> list[in
                 shutil.copy(path, copy)
         logs = root / "logs" / str(cycle)
         result = dbtRunner().invoke(["run", "--project-dir", str(root), "--profiles-dir", str(root), "--quiet",
-                                     "--log-path", str(logs), "--log-format-file", "json", "--log-level-file", "debug",
+                                     "--log-path", str(logs), "--log-format-file", "json", "--log-level-file", "debug", "--log-file-max-bytes", "0",
                                      "--vars", "{cdc_lookback_minutes: 15}"])
         if not result.success:
             raise SystemExit(f"bench-lag: dbt run failed at cycle {cycle}: {result.exception}")

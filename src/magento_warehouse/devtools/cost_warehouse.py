@@ -82,6 +82,7 @@ def dbt_env(root: Path, phase: str, **extra: str) -> Iterator[Path]:
         "DBT_LOG_PATH": str(root / phase / "logs"),
         "DBT_LOG_FORMAT_FILE": "json",
         "DBT_LOG_LEVEL_FILE": "debug",
+        "DBT_LOG_FILE_MAX_BYTES": "0",  # one file: a rotated part would go unread
         **extra,
     }
     with temporary_environment(values):

@@ -167,18 +167,22 @@ def main(argv: list[str] | None = None) -> int:
         shape_work.mkdir(parents=True)
         command = [sys.executable, "-m", __name__, "--emulate", "--shape", shape, "--work-dir", str(shape_work),
                    "--project-dir", str(project_dir), *(["--select", *args.select] if args.select else [])]
-        processes[shape] = subprocess.Popen(command, cwd=shape_work, env=env, stdout=subprocess.PIPE,
-                                            stderr=subprocess.PIPE, text=True)
+        # Output to a file: a pipe read only after the other shape's run would fill and
+        # stall this one until then.
+        with open(shape_work / "output.txt", "w") as output:
+            processes[shape] = subprocess.Popen(command, cwd=shape_work, env=env, stdout=output,
+                                                stderr=subprocess.STDOUT)
     failed = False
+    deadline = time.monotonic() + TIMEOUT_SECONDS
     for shape, process in processes.items():
         try:
-            stdout, stderr = process.communicate(timeout=TIMEOUT_SECONDS)
+            process.wait(timeout=max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             process.kill()
-            stdout, stderr = process.communicate()
+            process.wait()
         if process.returncode != 0 or not (works[shape] / "summary.json").exists():
-            print(f"the emulated run of landing shape {shape} failed (exit {process.returncode}):\n"
-                  f"{stdout[-4000:]}\n{stderr[-4000:]}")
+            output = (works[shape] / "output.txt").read_text(errors="replace")
+            print(f"the emulated run of landing shape {shape} failed (exit {process.returncode}):\n{output[-8000:]}")
             failed = True
     return 1 if failed else check(works)
 

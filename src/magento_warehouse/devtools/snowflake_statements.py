@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from magento_warehouse.devtools import identifiers
+from magento_warehouse.devtools.dbt_log import node_id, sql_queries
 
 PHASES = ("seed", "build", "freshness", "merge_run", "scaffold")
 # DuckDB functions Snowflake does not have (list_* is a prefix).
@@ -25,15 +26,10 @@ LANDING_SCHEMA = "STREAMKAP"  # the emulator harness's landing schema
 
 
 def read_statements(log_file: Path, phase: str) -> list[dict[str, str]]:
-    statements = []
     if not log_file.exists():
-        return statements
-    for line in log_file.read_text().splitlines():
-        event = json.loads(line) if line.strip() else None
-        if event and event["info"]["name"] == "SQLQuery":
-            node = (event["data"].get("node_info") or {}).get("unique_id") or f"({phase}: dbt)"
-            statements.append({"phase": phase, "node": node, "sql": event["data"]["sql"]})
-    return statements
+        return []
+    return [{"phase": phase, "node": node_id(query) or f"({phase}: dbt)", "sql": query["sql"]}
+            for query in sql_queries(log_file)]
 
 
 def strip_literals(sql: str) -> str:

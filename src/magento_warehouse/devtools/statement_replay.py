@@ -31,6 +31,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 import duckdb
 
+from magento_warehouse.devtools.dbt_log import node_id, sql_queries
+
 LANDING_SCHEMA = "streamkap"
 STATE_SCHEMA_SUFFIX = "_magento"  # dbt's custom schema 'magento' under the target schema: main_magento
 # The CRM marts, their units tables and the intermediate tables they read (the email index).
@@ -122,14 +124,7 @@ def total(measured: Iterable[Measured], measure: Measure) -> int:
 
 def read_statements(log: Path) -> list[Statement]:
     """Every statement of dbt's JSON log (SQLQuery events), in the order dbt sent them."""
-    statements = []
-    for line in log.read_text().splitlines():
-        if not line.strip():
-            continue
-        event = json.loads(line)
-        if event["info"]["name"] == "SQLQuery":
-            data = event["data"]
-            statements.append(Statement(data["sql"], (data.get("node_info") or {}).get("unique_id") or ""))
+    statements = [Statement(query["sql"], node_id(query) or "") for query in sql_queries(log)]
     if not statements:
         raise ValueError(f"no SQLQuery event in {log}: was the run's log written as JSON at debug level?")
     return statements

@@ -41,7 +41,7 @@ def runner_cycle(snowflake: EmulatedSnowflake, phase: str, stub: HightouchStub) 
     the runner passes dbt only the project's flags)."""
     environment = {
         "DBT_TARGET_PATH": str(snowflake.target_path), "DBT_LOG_PATH": str(snowflake.work / "logs" / phase),
-        "DBT_LOG_FORMAT_FILE": "json", "DBT_LOG_LEVEL_FILE": "debug",
+        "DBT_LOG_FORMAT_FILE": "json", "DBT_LOG_LEVEL_FILE": "debug", "DBT_LOG_FILE_MAX_BYTES": "0",
         "HIGHTOUCH_API_URL": stub.url, "HIGHTOUCH_API_KEY": "stub",
     }
     with temporary_environment(environment):
