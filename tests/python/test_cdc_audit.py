@@ -208,7 +208,7 @@ def test_without_a_watermark_the_newest_applied_event_bounds_the_audit(project: 
 
 
 def test_the_audit_uses_none_of_the_engines_macros_and_parses_as_snowflake(project: CdcProject) -> None:
-    result = project.dbt("test", "--select", AUDIT, expect_success=False)
+    result = project.dbt("test", "--select", AUDIT, "--write-json", expect_success=False)
     manifest = json.loads((project.root / "target/manifest.json").read_text())
     called = manifest["macros"]["macro.streamkap_cdc.test_cdc_matches_change_log"]["depends_on"]["macros"]
     # Its one helper reads column names and is the tests' own (macros/tests/), not the engine's.

@@ -68,7 +68,7 @@ class Warehouse:
         result = dbtRunner(manifest=self.manifest).invoke([
             *args, "--vars", json.dumps({"as_of": self.as_of.strftime("%Y-%m-%d %H:%M:%S")}),
             "--project-dir", str(REPO), "--profiles-dir", str(REPO), "--target-path", str(self.root / "target"),
-            "--log-path", str(self.root / "logs"), "--quiet"])
+            "--log-path", str(self.root / "logs"), "--quiet", "--no-write-json"])
         assert result.success == expect_success, f"dbt {args[0]}: {result.exception or failed_tests(result)}"
         return result
 
