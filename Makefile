@@ -30,12 +30,12 @@ demo: $(DEPS)
 
 # pytest on two workers, one per core; a file's tests stay on one worker (they share
 # module fixtures), and files are handed out in collection order, the longest first
-# (tests/python/conftest.py). The slowest tests are listed at the end.
+# (tests/python/conftest.py). The slowest tests are listed at the end. Then lint and the
+# Snowflake check side by side (lint uses one core), each one's output when it ends.
 test: $(DEPS)
 	bash scripts/install_chromium.sh
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
-	$(MAKE) lint
-	$(MAKE) snowflake-check
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint snowflake-check
 
 # Every resource compiled for a snowflake target and run in the emulator (fakesnow);
 # each statement dbt sends parsed as Snowflake SQL and scanned for DuckDB-only

@@ -82,6 +82,9 @@ def operation_project(project_dir: Path) -> Path:
             link.parent.mkdir(parents=True, exist_ok=True)
             try:
                 link.symlink_to(source, target_is_directory=True)
+            except FileExistsError:  # another run (lint, the Snowflake check) linked it meanwhile
+                if not (link.is_symlink() and link.resolve() == source):
+                    raise
             except OSError:  # no symlinks here: a copy
                 shutil.copytree(source, link)
     return folder
