@@ -62,20 +62,25 @@ class EmulatedSnowflake:
         return json.dumps({"magento_landing_database": LANDING_DATABASE, "magento_landing_schema": LANDING_SCHEMA,
                            "magento_landing_quoted_columns": self.quoted, **(extra_vars or {})})
 
-    def dbt_options(self, phase: str, extra_vars: dict[str, Any] | None = None) -> list[str]:
-        """The options of a dbt command of `phase`, after the command."""
+    def dbt_options(self, phase: str, extra_vars: dict[str, Any] | None = None,
+                    results_file: bool = False) -> list[str]:
+        """The options of a dbt command of `phase`, after the command (`results_file`: one
+        whose results file a step reads, e.g. source freshness's sources.json)."""
         options = ["--project-dir", str(self.project_dir), "--profiles-dir", str(self.profiles_dir),
                    "--target", TARGET, "--target-path", str(self.target_path),
                    "--log-path", str(self.work / "logs" / phase), "--log-format-file", "json",
                    "--log-level-file", "debug", "--log-file-max-bytes", "0", "--no-use-colors", "--vars", self.dbt_vars(extra_vars)]
-        # No manifest or run results when no step reads them.
-        return options if self.write_json else [*options, "--no-write-json"]
+        # No manifest or run results when no step reads them; the first command's manifest
+        # serves the later ones (the relations and configs it names do not change).
+        written = (self.target_path / "manifest.json").exists()
+        return options if self.write_json and (results_file or not written) else [*options, "--no-write-json"]
 
     def dbt(self, phase: str, *command: str, extra_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         """Runs dbt in this process; its outcome is summary["phases"][phase]."""
         from dbt.cli.main import dbtRunner
 
-        argv = [*command, *self.dbt_options(phase, extra_vars)]
+        freshness = command[:2] == ("source", "freshness")  # its sources.json is read
+        argv = [*command, *self.dbt_options(phase, extra_vars, results_file=freshness)]
         outcome: dict[str, Any] = {"argv": argv, "success": False, "exception": None, "results": [], "logged": []}
 
         def logged(event: Any) -> None:
@@ -84,12 +89,14 @@ class EmulatedSnowflake:
 
         started = time.monotonic()
         # dbt keeps one partial-parse state per target path and parses everything again
-        # when the vars differ from the last command's: keep a state per project and set
-        # of vars, shared by the runs of other work folders when PARSE_STATES_VARIABLE
-        # names a folder (dbt checks a state against the files itself).
+        # when the vars (or the environment variables the project reads) differ from the
+        # last command's: keep a state per project, vars and environment, shared by the
+        # runs of other work folders when PARSE_STATES_VARIABLE names a folder (dbt checks
+        # a state against the files itself). pytest's own variables change per test.
         state = self.target_path / "partial_parse.msgpack"
         states = Path(os.environ.get(PARSE_STATES_VARIABLE) or self.work / "parse_states")
-        key = f"{self.project_dir}\0{self.dbt_vars(extra_vars)}"
+        environment = sorted((k, v) for k, v in os.environ.items() if not k.startswith("PYTEST_"))
+        key = f"{self.project_dir}\0{self.dbt_vars(extra_vars)}\0{environment}"
         kept = states / hashlib.sha256(key.encode()).hexdigest()[:16]
         if kept.exists():
             state.parent.mkdir(parents=True, exist_ok=True)
