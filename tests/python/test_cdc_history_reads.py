@@ -23,6 +23,8 @@ import pytest
 
 from conftest import LANDING_SCHEMA, CdcProject, LandingTable, make_cdc_project, run_dbt
 
+from magento_warehouse.devtools.dbt_log import sql_queries
+
 pytestmark = pytest.mark.slow
 
 ROW_GROUP = 122_880  # DuckDB's rows per row group: the unit a scan skips
@@ -82,11 +84,7 @@ def steady_run(project: CdcProject, history_events: int) -> tuple[Path, list[str
     logs = project.root / "steady_logs"
     run_dbt(["run", "--log-path", str(logs), "--log-format-file", "json", "--log-level-file", "debug",
              "--log-file-max-bytes", "0"], project.root)
-    statements = []
-    for line in (logs / "dbt.log").read_text().splitlines():
-        event = json.loads(line) if line.strip() else {}
-        if event.get("info", {}).get("name") == "SQLQuery":
-            statements.append(event["data"]["sql"])
+    statements = [query["sql"] for query in sql_queries(logs / "dbt.log")]
     assert statements, "the run logged no statement"
     return replica, statements
 
