@@ -18,7 +18,8 @@
     cdc_lookup=true
 ) }}
 
-{%- set customer_entity, sales_order, newsletter_subscriber, quote = crm_email_index_feeds() %}
+{%- set feeds = crm_email_index_feeds() %}
+{%- set customer_entity, sales_order, newsletter_subscriber, quote = feeds %}
 {#- Per Magento table: its current state, staging model, staging key and feed key. #}
 {%- set sources = [
     ('customer_entity', customer_entity, 'stg_magento__customers', 'customer_id', 'entity_id'),
@@ -27,7 +28,7 @@
      'subscriber_id'),
     ('quote', quote, 'stg_magento__quotes', 'quote_id', 'entity_id'),
 ] %}
-{%- set plan = crm_recompute_plan('index_key', crm_email_index_feeds()) %}
+{%- set plan = crm_recompute_plan('index_key', feeds) %}
 {%- if plan['mode'] == 'changes' %}
     {%- set units_sql = crm_email_index_units(plan, sources) %}
     {%- set plan = crm_recompute_units(plan, units_sql) %}

@@ -47,7 +47,8 @@ def profile_with_time_zone(root: Path, zone: str) -> None:
 def dbt(root: Path, *args: str, expect_success: bool = True) -> Any:
     result = dbtRunner().invoke([*args, "--project-dir", str(REPO), "--profiles-dir", str(root),
                                  "--target-path", str(root / "target"), "--log-path", str(root / "logs"),
-                                 "--log-format-file", "json", "--log-level-file", "debug", "--log-file-max-bytes", "0", "--quiet"])
+                                 "--log-format-file", "json", "--log-level-file", "debug", "--log-file-max-bytes", "0",
+                                 "--quiet"])
     assert result.success or not expect_success, f"dbt {' '.join(args)} failed in {root.name}: {result.exception}"
     assert result.exception is None, result.exception
     return result

@@ -156,7 +156,8 @@ def run_stream(root: Path, batches: list, lagging: bool, warmup: int) -> list[in
                 shutil.copy(path, copy)
         logs = root / "logs" / str(cycle)
         result = dbtRunner().invoke(["run", "--project-dir", str(root), "--profiles-dir", str(root), "--quiet",
-                                     "--log-path", str(logs), "--log-format-file", "json", "--log-level-file", "debug", "--log-file-max-bytes", "0",
+                                     "--log-path", str(logs), "--log-format-file", "json", "--log-level-file", "debug",
+                                     "--log-file-max-bytes", "0",
                                      "--vars", "{cdc_lookback_minutes: 15}"])
         if not result.success:
             raise SystemExit(f"bench-lag: dbt run failed at cycle {cycle}: {result.exception}")

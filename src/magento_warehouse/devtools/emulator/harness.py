@@ -69,7 +69,8 @@ class EmulatedSnowflake:
         options = ["--project-dir", str(self.project_dir), "--profiles-dir", str(self.profiles_dir),
                    "--target", TARGET, "--target-path", str(self.target_path),
                    "--log-path", str(self.work / "logs" / phase), "--log-format-file", "json",
-                   "--log-level-file", "debug", "--log-file-max-bytes", "0", "--no-use-colors", "--vars", self.dbt_vars(extra_vars)]
+                   "--log-level-file", "debug", "--log-file-max-bytes", "0", "--no-use-colors",
+                   "--vars", self.dbt_vars(extra_vars)]
         # No manifest or run results when no step reads them; the first command's manifest
         # serves the later ones (the relations and configs it names do not change).
         written = (self.target_path / "manifest.json").exists()
