@@ -49,7 +49,7 @@ for _name, _examples in (("ci", 50), ("thorough", 300)):
 @pytest.fixture(scope="session", autouse=True)
 def emulator_parse_states(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Emulated Snowflake runs of this session (both xdist workers' under `make test`)
-    start from each other's dbt parse of the same project and vars."""
+    start from each other's dbt parse of the same project, vars and environment."""
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     os.environ[PARSE_STATES_VARIABLE] = str(shared / "emulator_parse_states")
